@@ -1,0 +1,291 @@
+package containers
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// TaskID names a task, as a pid names a thread on Linux. Valid IDs are
+// positive; 0 in a tasks or cgroup.procs write means the calling task.
+type TaskID int32
+
+// Task kinds: real tasks, the sentinel of a group's task list, and the
+// cursors that iterators leave in a list between batches.
+const (
+	taskNormal uint8 = iota
+	taskSentinel
+	taskCursor
+)
+
+// A Task is a thread of the host, known to the System by its TaskID. It is in
+// exactly one container of every hierarchy, through its css_group. Tasks are
+// made by NewTask, Fork and ForkThread and end with Exit; a Task value stays
+// valid after Exit, and then is in every root.
+type Task struct {
+	id   TaskID
+	tgid TaskID // thread-group (process) ID
+	sys  *System
+
+	mu    sync.Mutex               // guards exited and every switch of group
+	group atomic.Pointer[cssGroup] // readers need no lock
+	tg    atomic.Pointer[threadGroup]
+
+	prev, next *Task // the group's task list; guarded by the group's mu
+
+	exited atomic.Bool // set once, under mu
+	born   atomic.Bool // visible to lookups
+	kind   uint8
+}
+
+// threadGroup is the set of live threads of a process with more than one
+// thread. Its mu is taken before any Task.mu and is held by a whole-process
+// attach, so no thread joins or leaves the process meanwhile.
+type threadGroup struct {
+	mu      sync.Mutex
+	threads []*Task
+}
+
+// ID returns the task's ID.
+func (t *Task) ID() TaskID { return t.id }
+
+// TGID returns the ID of the task's process (its thread-group leader).
+func (t *Task) TGID() TaskID { return t.tgid }
+
+// Exited reports whether Exit was called for t.
+func (t *Task) Exited() bool { return t.exited.Load() }
+
+// Container returns the container of h that t is in (h's root for an exited
+// task, or if h is not alive).
+func (t *Task) Container(h *Hierarchy) *Container {
+	return t.group.Load().container(h)
+}
+
+// State returns t's state of subsystem ss: the state of the container it is
+// in, in whichever hierarchy ss is bound to (the root state while ss is not
+// mounted). It returns nil if ss is not a subsystem of t's System.
+func (t *Task) State(ss Subsystem) State {
+	e := t.sys.lookupSubsys(ss)
+	if e == nil {
+		return nil
+	}
+	return t.group.Load().key.css[e.id].state
+}
+
+// String returns the task's ID in decimal.
+func (t *Task) String() string { return strconv.Itoa(int(t.id)) }
+
+const taskShards = 64
+
+// taskTable maps IDs to live tasks, sharded so that Fork and Exit on
+// different tasks rarely meet on a lock.
+type taskTable struct {
+	shards [taskShards]struct {
+		mu sync.Mutex
+		m  map[TaskID]*Task
+		_  [40]byte // keep shards on their own cache lines
+	}
+}
+
+func (tt *taskTable) shard(id TaskID) *struct {
+	mu sync.Mutex
+	m  map[TaskID]*Task
+	_  [40]byte
+} {
+	return &tt.shards[uint32(id)%taskShards]
+}
+
+// insert adds t unless its ID is taken.
+func (tt *taskTable) insert(t *Task) bool {
+	s := tt.shard(t.id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[TaskID]*Task)
+	}
+	if _, dup := s.m[t.id]; dup {
+		return false
+	}
+	s.m[t.id] = t
+	return true
+}
+
+func (tt *taskTable) remove(t *Task) {
+	s := tt.shard(t.id)
+	s.mu.Lock()
+	if s.m[t.id] == t {
+		delete(s.m, t.id)
+	}
+	s.mu.Unlock()
+}
+
+func (tt *taskTable) lookup(id TaskID) *Task {
+	s := tt.shard(id)
+	s.mu.Lock()
+	t := s.m[id]
+	s.mu.Unlock()
+	if t == nil || !t.born.Load() {
+		return nil
+	}
+	return t
+}
+
+func (tt *taskTable) count() int {
+	n := 0
+	for i := range tt.shards {
+		s := &tt.shards[i]
+		s.mu.Lock()
+		for _, t := range s.m {
+			if t.born.Load() {
+				n++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
+
+func taskPath(id TaskID) string { return "task " + strconv.Itoa(int(id)) }
+
+// Task returns the live task with the ID, or ESRCH.
+func (sys *System) Task(id TaskID) (*Task, error) {
+	if t := sys.tasks.lookup(id); t != nil {
+		return t, nil
+	}
+	return nil, pathError("task", taskPath(id), unix.ESRCH)
+}
+
+// NewTask registers a task that already exists in the host (a process that
+// was running before the System, say). It is placed in the root of every
+// hierarchy, and the Fork callbacks run for it as for a newborn task, so that
+// Fork and Exit stay balanced. An ID that is not positive gives EINVAL, an
+// ID already in use EEXIST.
+func (sys *System) NewTask(id TaskID) (*Task, error) {
+	return sys.newTask("newtask", nil, id, false)
+}
+
+// Fork registers task id as a new process forked by parent: it starts in
+// parent's containers (the kernel's cgroup_fork/cgroup_post_fork), and the
+// Fork callbacks of every subsystem run in ID order. Fork never takes the
+// structure lock. A parent that exited gives ESRCH; an ID in use, EEXIST.
+func (sys *System) Fork(parent *Task, id TaskID) (*Task, error) {
+	return sys.newTask("fork", parent, id, false)
+}
+
+// ForkThread is Fork for a new thread of parent's process: the child's TGID
+// is parent's, and moving the process through cgroup.procs or AttachProcess
+// moves it too.
+func (sys *System) ForkThread(parent *Task, id TaskID) (*Task, error) {
+	return sys.newTask("fork", parent, id, true)
+}
+
+func (sys *System) newTask(op string, parent *Task, id TaskID, thread bool) (*Task, error) {
+	if sys.closed.Load() {
+		return nil, pathError(op, taskPath(id), ErrClosed)
+	}
+	if id <= 0 {
+		return nil, pathError(op, taskPath(id), unix.EINVAL)
+	}
+	if parent != nil && parent.sys != sys {
+		return nil, pathError(op, taskPath(id), unix.EINVAL)
+	}
+	child := &Task{id: id, tgid: id, sys: sys}
+	if !sys.tasks.insert(child) {
+		return nil, pathError(op, taskPath(id), unix.EEXIST)
+	}
+	var tg *threadGroup
+	if thread {
+		child.tgid = parent.tgid
+		tg = parent.threadGroup()
+		tg.mu.Lock() // no whole-process attach may miss the new thread
+	}
+	g := sys.groups.def
+	if parent != nil {
+		parent.mu.Lock()
+		if parent.exited.Load() {
+			parent.mu.Unlock()
+			if tg != nil {
+				tg.mu.Unlock()
+			}
+			sys.tasks.remove(child)
+			return nil, pathError(op, taskPath(parent.id), unix.ESRCH)
+		}
+		g = parent.group.Load()
+	}
+	g.get() // the parent holds a reference (or g is the default): g is alive
+	child.group.Store(g)
+	if parent != nil {
+		parent.mu.Unlock()
+	}
+	if tg != nil {
+		tg.threads = append(tg.threads, child)
+		child.tg.Store(tg)
+		tg.mu.Unlock()
+	}
+	for _, e := range sys.forkers {
+		e.forker.Fork(child)
+	}
+	g.link(child)
+	child.born.Store(true)
+	return child, nil
+}
+
+// threadGroup returns t's thread group, making one if t's process had a
+// single thread.
+func (t *Task) threadGroup() *threadGroup {
+	if tg := t.tg.Load(); tg != nil {
+		return tg
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tg := t.tg.Load(); tg != nil {
+		return tg
+	}
+	tg := &threadGroup{}
+	if !t.exited.Load() {
+		tg.threads = []*Task{t}
+	}
+	t.tg.Store(tg)
+	return tg
+}
+
+// Exit ends task t (the kernel's cgroup_exit): the Exit callbacks run in
+// subsystem ID order while t is still in its containers, then t leaves them
+// at once and counts as being in every root, and its ID is free for a new
+// task. Containers left empty may be released. Exit never takes the
+// structure lock. Exiting a task twice gives ESRCH.
+func (sys *System) Exit(t *Task) error {
+	if t == nil || t.sys != sys || !t.born.Load() {
+		return pathError("exit", "task", unix.ESRCH)
+	}
+	t.mu.Lock()
+	if t.exited.Load() {
+		t.mu.Unlock()
+		return pathError("exit", taskPath(t.id), unix.ESRCH)
+	}
+	t.exited.Store(true) // from now on no attach moves t
+	t.mu.Unlock()
+	sys.tasks.remove(t)
+	for _, e := range sys.exiters {
+		e.exiter.Exit(t)
+	}
+	if tg := t.tg.Load(); tg != nil {
+		tg.mu.Lock()
+		for i, o := range tg.threads {
+			if o == t {
+				tg.threads = append(tg.threads[:i], tg.threads[i+1:]...)
+				break
+			}
+		}
+		tg.mu.Unlock()
+	}
+	t.mu.Lock()
+	g := t.group.Load()
+	g.unlink(t)
+	t.group.Store(sys.groups.def) // exited tasks hold no reference
+	t.mu.Unlock()
+	sys.groups.put(g)
+	return nil
+}
