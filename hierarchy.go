@@ -30,10 +30,10 @@ type Hierarchy struct {
 
 // binding is the immutable description of what is bound to a hierarchy.
 type binding struct {
-	ids   []int  // subsystem IDs, ascending
-	mask  uint64 // the same as a bit set
-	slot  int    // the named slot of a hierarchy without subsystems, else -1
-	files []*fileEntry
+	ids    []int  // subsystem IDs, ascending
+	mask   uint64 // the same as a bit set
+	slot   int    // the named slot of a hierarchy without subsystems, else -1
+	files  []*fileEntry
 	byName map[string]*fileEntry
 }
 

@@ -22,9 +22,9 @@ type System struct {
 	forkers []*subsys // those with Fork callbacks, in ID order
 	exiters []*subsys
 
-	dummy  *Hierarchy                    // holds unbound subsystems; never visible
+	dummy  *Hierarchy                   // holds unbound subsystems; never visible
 	hiers  atomic.Pointer[[]*Hierarchy] // live hierarchies by ID; replaced under mu
-	nextID int                           // guarded by mu
+	nextID int                          // guarded by mu
 	slots  [MaxNamedHierarchies]*Hierarchy
 
 	groups groupTable
