@@ -69,3 +69,51 @@ func TestAttachSequence(t *testing.T) {
 		t.Errorf("lookup removed: %v", err)
 	}
 }
+
+func TestInvariantsAfterSequence(t *testing.T) {
+	var log callLog
+	sys, recs := newSystem(t, &log, "a", "b", "c")
+	h1 := must(sys.MountString("a,b"))
+	h2 := must(sys.MountString("none,name=n"))
+	x := must(h1.Root().Mkdir("x"))
+	y := must(h2.Root().Mkdir("y"))
+	p := must(sys.NewTask(1))
+	c := must(sys.Fork(p, 2))
+	th := must(sys.ForkThread(c, 3))
+	if err := x.AttachProcess(th); err != nil {
+		t.Fatal(err)
+	}
+	if err := y.Attach(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := sys.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(x.Tasks()); !slices.Equal(got, []containers.TaskID{2, 3}) {
+		t.Errorf("x tasks %v", got)
+	}
+	if got := must(x.ReadFile("cgroup.procs")); string(got) != "2\n" {
+		t.Errorf("x procs %q", got)
+	}
+	for _, task := range []*containers.Task{th, c, p} {
+		if err := sys.Exit(task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sys.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	if n := sys.GroupCount(); n != 1 {
+		t.Errorf("%d groups left, want the default only", n)
+	}
+	for _, k := range []*containers.Container{x, y} {
+		if err := k.Rmdir(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range recs {
+		if n := r.liveStates(); n != 0 {
+			t.Errorf("%s: %d states not destroyed", r.name, n)
+		}
+	}
+}

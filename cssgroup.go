@@ -23,6 +23,7 @@ type cssGroup struct {
 	key  groupKey
 	refs atomic.Int64 // tasks using the group, plus temporary holders
 	perm bool         // the default group: never freed
+	id   uint64       // for debugging; the default group's is 0
 
 	// links are the non-root containers in key, each once; immutable. Every
 	// one of them has this group in its groups set while the group lives.
@@ -107,6 +108,7 @@ type groupTable struct {
 	mu  sync.Mutex // guards m and every Container.groups; the kernel's css_set_lock
 	m   map[groupKey]*cssGroup
 	def *cssGroup // the default group: all roots
+	ids uint64    // the last group ID given; guarded by mu
 }
 
 func (t *groupTable) init() {
@@ -128,6 +130,8 @@ func (t *groupTable) find(key *groupKey) *cssGroup {
 		return g
 	}
 	g = newGroup(*key)
+	t.ids++
+	g.id = t.ids
 	g.refs.Store(1)
 	t.m[*key] = g
 	for _, c := range g.links {

@@ -3,8 +3,6 @@ package containers
 import (
 	"errors"
 	"io/fs"
-
-	"golang.org/x/sys/unix"
 )
 
 // ErrClosed is returned (wrapped in an *fs.PathError) by every mutating
@@ -32,13 +30,4 @@ func (e *SubsystemError) Unwrap() error { return e.Err }
 // its hierarchy, beginning with "/"), Err the errno (or a wrapped one).
 func pathError(op, path string, err error) error {
 	return &fs.PathError{Op: op, Path: path, Err: err}
-}
-
-// errnoOf reports the unix.Errno inside err, or EINVAL if err holds none.
-func errnoOf(err error) unix.Errno {
-	var e unix.Errno
-	if errors.As(err, &e) {
-		return e
-	}
-	return unix.EINVAL
 }
