@@ -22,9 +22,9 @@ const DefaultMaxWriteSize = 4096
 //
 // The framework names it "<subsystem>.<Name>" unless the hierarchy is
 // mounted noprefix, and applies the kernel's rules before any handler runs:
-// a removed container gives ENODEV, a 0-byte write does nothing, a write to
-// a file without a writer gives EINVAL, a write longer than MaxWriteSize
-// gives E2BIG. WriteUint and WriteInt get the value parsed as the kernel's
+// a removed container gives ENODEV, a 0-byte write does nothing, a write
+// longer than MaxWriteSize gives E2BIG, and a write to a file without a
+// writer gives EINVAL. WriteUint and WriteInt get the value parsed as the kernel's
 // kstrtoull and kstrtoll do (base 0, one trailing newline allowed, EINVAL for
 // anything else, ERANGE on overflow); Write gets the bytes as written.
 //
@@ -263,15 +263,15 @@ func (c *Container) writeLocked(caller *Task, name string, data []byte) error {
 		return nil
 	}
 	f := &fe.f
-	if f.WriteUint == nil && f.WriteInt == nil && f.Write == nil {
-		return unix.EINVAL
-	}
 	limit := f.MaxWriteSize
 	if limit == 0 {
 		limit = DefaultMaxWriteSize
 	}
 	if len(data) > limit {
 		return unix.E2BIG
+	}
+	if f.WriteUint == nil && f.WriteInt == nil && f.Write == nil {
+		return unix.EINVAL
 	}
 	fc := c.fileContext(fe, caller)
 	switch {
@@ -294,20 +294,31 @@ func (c *Container) writeLocked(caller *Task, name string, data []byte) error {
 
 // ReadFile reads the control file at path ("/a/b/tasks") of h.
 func (h *Hierarchy) ReadFile(path string) ([]byte, error) {
+	return h.ReadFileAs(nil, path)
+}
+
+// ReadFileAs is ReadFile on behalf of task caller (see Container.ReadFileAs).
+func (h *Hierarchy) ReadFileAs(caller *Task, path string) ([]byte, error) {
 	c, name, err := h.filePath("read", path)
 	if err != nil {
 		return nil, err
 	}
-	return c.ReadFile(name)
+	return c.ReadFileAs(caller, name)
 }
 
 // WriteFile writes the control file at path ("/a/b/tasks") of h.
 func (h *Hierarchy) WriteFile(path string, data []byte) error {
+	return h.WriteFileAs(nil, path, data)
+}
+
+// WriteFileAs is WriteFile on behalf of task caller (see
+// Container.WriteFileAs).
+func (h *Hierarchy) WriteFileAs(caller *Task, path string, data []byte) error {
 	c, name, err := h.filePath("write", path)
 	if err != nil {
 		return err
 	}
-	return c.WriteFile(name, data)
+	return c.WriteFileAs(caller, name, data)
 }
 
 func (h *Hierarchy) filePath(op, path string) (*Container, string, error) {
