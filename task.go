@@ -169,8 +169,12 @@ func (sys *System) NewTask(id TaskID) (*Task, error) {
 // Fork registers task id as a new process forked by parent: it starts in
 // parent's containers (the kernel's cgroup_fork/cgroup_post_fork), and the
 // Fork callbacks of every subsystem run in ID order. Fork never takes the
-// structure lock. A parent that exited gives ESRCH; an ID in use, EEXIST.
+// structure lock. A parent that is nil or exited gives ESRCH; an ID in use,
+// EEXIST.
 func (sys *System) Fork(parent *Task, id TaskID) (*Task, error) {
+	if parent == nil { // newTask reads a nil parent as NewTask's "no parent"
+		return nil, pathError("fork", taskPath(id), unix.ESRCH)
+	}
 	return sys.newTask("fork", parent, id, false)
 }
 
@@ -178,6 +182,9 @@ func (sys *System) Fork(parent *Task, id TaskID) (*Task, error) {
 // is parent's, and moving the process through cgroup.procs or AttachProcess
 // moves it too.
 func (sys *System) ForkThread(parent *Task, id TaskID) (*Task, error) {
+	if parent == nil { // newTask would take the TGID of a nil parent
+		return nil, pathError("fork", taskPath(id), unix.ESRCH)
+	}
 	return sys.newTask("fork", parent, id, true)
 }
 
