@@ -180,7 +180,8 @@ func (sys *System) Fork(parent *Task, id TaskID) (*Task, error) {
 
 // ForkThread is Fork for a new thread of parent's process: the child's TGID
 // is parent's, and moving the process through cgroup.procs or AttachProcess
-// moves it too.
+// moves it too. The Fork callbacks run under the process's thread-group
+// lock, so that no whole-process attach can miss the new thread.
 func (sys *System) ForkThread(parent *Task, id TaskID) (*Task, error) {
 	if parent == nil { // newTask would take the TGID of a nil parent
 		return nil, pathError("fork", taskPath(id), unix.ESRCH)
@@ -226,16 +227,18 @@ func (sys *System) newTask(op string, parent *Task, id TaskID, thread bool) (*Ta
 	if parent != nil {
 		parent.mu.Unlock()
 	}
-	if tg != nil {
-		tg.threads = append(tg.threads, child)
-		child.tg.Store(tg)
-		tg.mu.Unlock()
-	}
 	for _, e := range sys.forkers {
 		e.forker.Fork(child)
 	}
 	g.link(child)
 	child.born.Store(true)
+	if tg != nil {
+		// Only now may a whole-process attach, which holds tg.mu, see the
+		// thread: it is on its group's list.
+		tg.threads = append(tg.threads, child)
+		child.tg.Store(tg)
+		tg.mu.Unlock()
+	}
 	return child, nil
 }
 
