@@ -5,120 +5,150 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// releaser delivers release notifications (the kernel's release_list and
-// its worker): containers are queued once while pending, and one worker
-// goroutine owned by the System tells the Go callback and starts the exec
-// agents, with no lock of the System held.
+// maxReleaseWorkers bounds the notifications delivered at once. Each is
+// delivered by its own goroutine, so a slow release function delays only
+// its own container; the kernel likewise runs agents concurrently.
+const maxReleaseWorkers = 16
+
+// agentWaitDelay bounds how long the reaping of an agent may wait for I/O
+// after the agent exited or was killed (os/exec's WaitDelay). The agent's
+// standard streams are /dev/null, so there are no pipes to drain; the bound
+// is a guard.
+const agentWaitDelay = 2 * time.Second
+
+// agentEnv is the whole environment of an exec release agent, as the kernel
+// gives it (cgroup1_release_agent).
+var agentEnv = []string{"HOME=/", "PATH=/sbin:/bin:/usr/sbin:/usr/bin"}
+
+// releaser delivers release notifications (the kernel's release_list, or
+// today's per-cgroup release_agent_work). A container is queued at most once
+// while pending; a notification for it that is being delivered does not
+// count as pending, so a container emptied again meanwhile is told again,
+// after the first delivery. Deliveries run on goroutines owned by the
+// System, at most maxReleaseWorkers at a time and never two for the same
+// container at once, with no lock of the System held.
+//
+// Every field below mu is guarded by mu, which is a leaf lock: queue takes
+// it under any lock of the System.
 type releaser struct {
 	sys *System
-	fn  func(h *Hierarchy, path string)
+	fn  func(h *Hierarchy, path string) // fixed at New
 
-	mu      sync.Mutex // guards the fields below; a leaf lock
-	cond    sync.Cond  // broadcast when work finishes
-	list    []*Container
-	pending map[*Container]struct{}
-	busy    int // notifications being delivered, agents running
-	stopped bool
-
-	wake    chan struct{}      // wakes the worker; buffered
-	quit    chan struct{}      // closed by stop
-	killCtx context.Context    // agents run under it
-	kill    context.CancelFunc // kills agents that outlive Close's context
-	wg      sync.WaitGroup     // the worker and agent waiters
+	mu      sync.Mutex
+	cond    sync.Cond           // broadcast when a counter below drops or stopped is set
+	list    []*Container        // FIFO; an entry not in pending is stale and skipped
+	pending map[*Container]bool // queued and not yet taken by a worker
+	running map[*Container]bool // being delivered
+	workers int                 // worker goroutines alive
+	agents  int                 // exec agents started (or starting) and not yet reaped
+	stopped bool                // set by stop: nothing is queued any more
+	killed  bool                // set when stop's ctx ran out: no agent is started any more
+	killCtx context.Context     // agents run under it
+	kill    context.CancelFunc  // kills the running agents
+	wg      sync.WaitGroup      // the workers
+	agentWG sync.WaitGroup      // the goroutines that reap agents
 }
-
-// agentWaitDelay bounds how long Close waits for a killed agent's pipes.
-const agentWaitDelay = 2 * time.Second
 
 func (r *releaser) start(sys *System) {
 	r.sys = sys
 	r.cond.L = &r.mu
-	r.pending = make(map[*Container]struct{})
-	r.wake = make(chan struct{}, 1)
-	r.quit = make(chan struct{})
+	r.pending = make(map[*Container]bool)
+	r.running = make(map[*Container]bool)
 	r.killCtx, r.kill = context.WithCancel(context.Background())
-	r.wg.Go(r.work)
 }
 
-// queue adds c unless it is already pending. It never blocks for long.
+// queue adds c unless it is already pending or the System is closed, and
+// makes sure a worker will deliver it. It never blocks for long: it may be
+// called under any lock of the System.
 func (r *releaser) queue(c *Container) {
 	r.mu.Lock()
-	if r.stopped {
-		r.mu.Unlock()
+	defer r.mu.Unlock()
+	if r.stopped || r.pending[c] {
 		return
 	}
-	if _, dup := r.pending[c]; dup {
-		r.mu.Unlock()
-		return
-	}
-	r.pending[c] = struct{}{}
+	r.pending[c] = true
 	r.list = append(r.list, c)
-	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
+	// Spawning under mu, with stopped false, orders every Add before the
+	// Wait of stop.
+	if r.workers < maxReleaseWorkers {
+		r.workers++
+		r.wg.Go(r.work)
 	}
 }
 
-// forget drops c from the queue: it was removed.
+// forget drops c from the queue: it was removed. A delivery of c already
+// under way finds it removed and does nothing.
 func (r *releaser) forget(c *Container) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.pending[c]; !ok {
-		return
+	if r.pending[c] {
+		delete(r.pending, c) // its list entry is now stale
+		r.cond.Broadcast()
 	}
-	delete(r.pending, c)
-	for i, q := range r.list {
-		if q == c {
-			r.list = append(r.list[:i], r.list[i+1:]...)
+}
+
+// nextLocked takes the oldest pending container that is not being
+// delivered, or returns nil. It drops stale entries as it goes.
+func (r *releaser) nextLocked() *Container {
+	kept := 0
+	var next *Container
+	i := 0
+	for ; i < len(r.list); i++ {
+		c := r.list[i]
+		if !r.pending[c] {
+			continue
+		}
+		if r.running[c] {
+			r.list[kept] = c
+			kept++
+			continue
+		}
+		next = c
+		i++
+		break
+	}
+	// Keep what was skipped for running, drop the stale and the taken.
+	n := kept + copy(r.list[kept:], r.list[i:])
+	clear(r.list[n:])
+	r.list = r.list[:n]
+	if next != nil {
+		delete(r.pending, next)
+		r.running[next] = true
+	}
+	return next
+}
+
+// work delivers notifications until none is deliverable. A container that
+// is pending but being delivered by another worker is left to that worker,
+// which looks again when it is done.
+func (r *releaser) work() {
+	r.mu.Lock()
+	for !r.stopped {
+		c := r.nextLocked()
+		if c == nil {
 			break
 		}
-	}
-	if len(r.list) == 0 && r.busy == 0 {
+		r.mu.Unlock()
+		r.deliver(c)
+		r.mu.Lock()
+		delete(r.running, c)
 		r.cond.Broadcast()
 	}
-}
-
-func (r *releaser) work() {
-	for {
-		select {
-		case <-r.quit:
-			return
-		case <-r.wake:
-		}
-		for {
-			r.mu.Lock()
-			if r.stopped || len(r.list) == 0 {
-				r.mu.Unlock()
-				break
-			}
-			c := r.list[0]
-			r.list[0] = nil
-			r.list = r.list[1:]
-			delete(r.pending, c)
-			r.busy++
-			r.mu.Unlock()
-			r.deliver(c)
-			r.done()
-		}
-	}
-}
-
-func (r *releaser) done() {
-	r.mu.Lock()
-	r.busy--
-	if len(r.list) == 0 && r.busy == 0 {
-		r.cond.Broadcast()
-	}
+	r.workers--
+	r.cond.Broadcast()
 	r.mu.Unlock()
 }
 
-// deliver tells the callback and starts the exec agent for c, unless c was
-// removed meanwhile. The path is taken under the structure lock, so a
-// rename cannot tear it.
+// deliver starts the exec agent for c and tells the release function,
+// unless c was removed meanwhile. The path and agent are read under the
+// structure lock, so that a rename cannot tear the path and the
+// notification names the container as it is now.
 func (r *releaser) deliver(c *Container) {
 	sys := r.sys
 	sys.mu.Lock()
@@ -128,80 +158,137 @@ func (r *releaser) deliver(c *Container) {
 	}
 	h, path, agent := c.h, c.Path(), c.h.ReleaseAgent()
 	sys.mu.Unlock()
+	r.exec(h, agent, path)
 	if r.fn != nil {
 		r.fn(h, path)
 	}
-	if agent == "" || !filepath.IsAbs(agent) {
+}
+
+// exec starts agent with argument path as the kernel does: argv is exactly
+// [agent, path], the environment exactly agentEnv, the working directory
+// "/", the standard streams /dev/null, and the agent leads a session of its
+// own, as a process started by the kernel is in none of ours. It does not
+// wait for the agent: a goroutine reaps it and logs a failure. An empty
+// agent does nothing; one that is not an absolute path is only logged, as
+// the kernel's exec of it fails unseen.
+func (r *releaser) exec(h *Hierarchy, agent, path string) {
+	if agent == "" {
 		return
 	}
-	cmd := exec.CommandContext(r.killCtx, agent, path)
-	cmd.Env = []string{"HOME=/", "PATH=/sbin:/bin:/usr/sbin:/usr/bin"}
-	cmd.Dir = "/"
-	cmd.WaitDelay = agentWaitDelay
-	if err := cmd.Start(); err != nil {
-		sys.logger.Warn("release agent did not start", "agent", agent, "path", path, "err", err)
+	log := r.sys.logger
+	if !filepath.IsAbs(agent) {
+		log.Warn("release agent is not an absolute path", "hierarchy", h.id, "agent", agent, "path", path)
 		return
 	}
 	r.mu.Lock()
-	r.busy++
+	if r.killed {
+		r.mu.Unlock()
+		return
+	}
+	r.agents++ // before stop can see killed, so it waits for this agent
 	r.mu.Unlock()
-	r.wg.Go(func() {
-		if err := cmd.Wait(); err != nil {
-			sys.logger.Warn("release agent failed", "agent", agent, "path", path, "err", err)
+	cmd := exec.CommandContext(r.killCtx, agent, path)
+	cmd.Env = agentEnv
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Cancel = func() error {
+		// The agent leads its process group: kill what it started too.
+		// The agent is not reaped yet, so its ID cannot have been reused.
+		if err := unix.Kill(-cmd.Process.Pid, unix.SIGKILL); err != unix.ESRCH {
+			return err
 		}
-		r.done()
+		return nil
+	}
+	cmd.WaitDelay = agentWaitDelay
+	if err := cmd.Start(); err != nil {
+		log.Warn("release agent did not start", "hierarchy", h.id, "agent", agent, "path", path, "err", err)
+		r.agentDone()
+		return
+	}
+	r.agentWG.Go(func() {
+		if err := cmd.Wait(); err != nil {
+			log.Warn("release agent failed", "hierarchy", h.id, "agent", agent, "path", path,
+				"pid", cmd.Process.Pid, "err", err)
+		}
+		r.agentDone()
 	})
 }
 
-// flush waits until no notification is pending or being delivered and no
-// agent is running, or ctx is done.
-func (r *releaser) flush(ctx context.Context) error {
+func (r *releaser) agentDone() {
+	r.mu.Lock()
+	r.agents--
+	r.cond.Broadcast()
+	r.mu.Unlock()
+}
+
+// waitLocked waits, with mu held, until idle reports true or ctx is done.
+func (r *releaser) waitLocked(ctx context.Context, idle func() bool) error {
+	if idle() {
+		return nil
+	}
 	stop := context.AfterFunc(ctx, func() {
 		r.mu.Lock()
 		r.cond.Broadcast()
 		r.mu.Unlock()
 	})
 	defer stop()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for (len(r.list) > 0 && !r.stopped) || r.busy > 0 {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	for !idle() {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		r.cond.Wait()
 	}
 	return nil
 }
 
-// stop drops what is pending, stops the worker and waits for it and for
-// running agents; when ctx is done first, the agents are killed.
+// flush waits until no notification is pending or being delivered and no
+// agent is running, or ctx is done.
+func (r *releaser) flush(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.waitLocked(ctx, func() bool {
+		return len(r.pending) == 0 && len(r.running) == 0 && r.agents == 0
+	})
+}
+
+// stop drops what is pending and makes queue a no-op, then waits until the
+// deliveries under way are over and their agents have exited. If ctx is done
+// first, it kills the agents (and their process groups), waits until they
+// are reaped, and returns ctx's error; release functions still running are
+// left to finish on their own, starting no agent.
 func (r *releaser) stop(ctx context.Context) error {
 	r.mu.Lock()
 	r.stopped = true
 	r.list = nil
 	clear(r.pending)
-	r.mu.Unlock()
-	close(r.quit)
-	finished := make(chan struct{})
-	go func() {
-		r.wg.Wait()
-		close(finished)
-	}()
-	var err error
-	select {
-	case <-finished:
-	case <-ctx.Done():
-		err = ctx.Err()
-		r.kill()
-		<-finished
+	r.cond.Broadcast()
+	err := r.waitLocked(ctx, func() bool { return r.workers == 0 && r.agents == 0 })
+	if err != nil {
+		r.killed = true
 	}
-	r.kill()
-	return err
+	r.mu.Unlock()
+	if err != nil {
+		r.kill()
+		r.mu.Lock()
+		// Killed agents exit at once; no new one can start.
+		_ = r.waitLocked(context.Background(), func() bool { return r.agents == 0 })
+		r.mu.Unlock()
+		r.agentWG.Wait()
+		return err
+	}
+	r.kill() // releases the context
+	r.wg.Wait()
+	r.agentWG.Wait()
+	return nil
 }
 
-// Flush waits until every pending release notification has been delivered
-// and every release agent started for one has exited, or ctx is done. Tests
-// use it to see the notifications that earlier operations caused.
+// Flush waits until every release notification queued so far has been
+// delivered (the release function has returned) and every exec release agent
+// started for one has exited and been reaped, or until ctx is done, and then
+// returns ctx's error. After Close it waits for the release functions that
+// Close left running. Tests use it to see the notifications that earlier
+// operations caused. The release function must not call Flush: it would wait
+// for itself.
 func (sys *System) Flush(ctx context.Context) error {
 	return sys.rel.flush(ctx)
 }
