@@ -66,6 +66,26 @@
 // so errors.Is(err, unix.EBUSY) and errors.Is(err, fs.ErrNotExist) both
 // work, and leaves the System as it was.
 //
+// # Differences from the kernel
+//
+// File names, formats and errnos follow today's cgroup v1 (Linux 6.x),
+// except where the library chooses differently on purpose:
+//
+//   - A container name is at most 255 bytes (ENAMETOOLONG), as in 2.6.24;
+//     today's kernel has no such limit.
+//   - Attaching an exited task gives ESRCH, as in 2.6.24; today's kernel
+//     succeeds without moving it.
+//   - Rmdir is synchronous, so a remount right after the last rmdir never
+//     sees a dying child.
+//   - Callbacks run in subsystem ID order; CancelAttach runs in reverse
+//     order for every earlier subsystem of the hierarchy that has it.
+//   - NewTask runs the Fork callbacks, so Fork and Exit stay balanced for
+//     tasks that existed before the System.
+//   - There are no users or permissions: no EACCES from ownership.
+//   - /proc/PID/cgroup has no cgroup v2 line ("0::/").
+//   - At most MaxSubsystems subsystems and MaxNamedHierarchies hierarchies
+//     without subsystems (ENOSPC beyond).
+//
 // # Writing a subsystem
 //
 // Implement Subsystem (Name, Create, Destroy), with a State type that embeds
