@@ -105,7 +105,9 @@ func New(subsystems []Subsystem, opts ...Option) (*System, error) {
 		}
 	}
 	for i, ss := range subsystems {
-		if ss == nil || !reflect.TypeOf(ss).Comparable() {
+		// A nil pointer (or map, func, ...) in a non-nil interface would
+		// panic in its first method call, Name below: refuse it instead.
+		if ss == nil || isNilValue(ss) || !reflect.TypeOf(ss).Comparable() {
 			return nil, pathError("new", "subsystem", unix.EINVAL)
 		}
 		name := ss.Name()
@@ -164,6 +166,16 @@ func New(subsystems []Subsystem, opts ...Option) (*System, error) {
 	sys.groups.m = map[groupKey]*cssGroup{sys.groups.def.key: sys.groups.def}
 	sys.rel.start(sys)
 	return sys, nil
+}
+
+// isNilValue reports whether v, a non-nil interface value, holds a nil
+// pointer, map, channel, func or slice.
+func isNilValue(v any) bool {
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Chan, reflect.Func, reflect.Slice, reflect.UnsafePointer:
+		return rv.IsNil()
+	}
+	return false
 }
 
 // checkState rejects a State that is nil or already in use.
