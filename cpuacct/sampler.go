@@ -126,8 +126,9 @@ func (ss *Subsystem) Exit(t *containers.Task) {
 // since the previous reading to the container it is in now, on the CPU it
 // last ran on (taken modulo PossibleCPUs when the machine has more). A task
 // whose process no longer exists is no longer sampled. If a process ID was
-// reused (its start time changed) the new process's reading becomes the
-// starting point. Errors reading or parsing a file are joined and returned;
+// reused (its start time changed), or a reading goes back or jumps by more
+// than a century, that reading becomes the new starting point and nothing
+// is charged. Errors reading or parsing a file are joined and returned;
 // the other tasks are still sampled.
 func (ss *Subsystem) Sample() error {
 	ss.trackMu.Lock()
@@ -160,11 +161,14 @@ func (ss *Subsystem) sampleLocked(e *tracked) error {
 	if err != nil {
 		return err
 	}
-	if st.starttime != e.starttime || st.utime < e.utime || st.stime < e.stime {
+	du, ds := st.utime-e.utime, st.stime-e.stime
+	if st.starttime != e.starttime || st.utime < e.utime || st.stime < e.stime ||
+		du > maxTicks || ds > maxTicks {
+		// Another process with the same ID, or readings no process makes:
+		// start afresh from this one.
 		e.utime, e.stime, e.starttime = st.utime, st.stime, st.starttime
 		return nil
 	}
-	du, ds := st.utime-e.utime, st.stime-e.stime
 	e.utime, e.stime = st.utime, st.stime
 	if du == 0 && ds == 0 {
 		return nil
@@ -177,6 +181,11 @@ func (ss *Subsystem) sampleLocked(e *tracked) error {
 	s.charge(cpu, du*tickNs, ds*tickNs)
 	return nil
 }
+
+// maxTicks is the largest increase of a reading the sampler charges: a
+// century of CPU time, far beyond any real interval, and small enough that
+// the nanoseconds never overflow.
+const maxTicks = 100 * 365 * 24 * 3600 * UserHZ
 
 // readProcStat reads and parses a procfs stat file. A missing file gives ESRCH,
 // a file that does not parse EINVAL, both in an *fs.PathError.

@@ -126,6 +126,11 @@ func TestSample(t *testing.T) {
 	if err := ss.Sample(); err != nil {
 		t.Fatal(err)
 	}
+	// An increase of more than a century is not believed.
+	proc.set("42/stat", 6, 1<<62, 8, 0)
+	if err := ss.Sample(); err != nil {
+		t.Fatal(err)
+	}
 	if got := usageAll(t, b); got != "cpu user system\n0 10000000 20000000\n1 0 0\n" {
 		t.Errorf("b after reuse and +2 system ticks: %q", got)
 	}
