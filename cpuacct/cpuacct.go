@@ -80,6 +80,7 @@ const tickNs = uint64(time.Second / UserHZ)
 // containers.New. Its methods are safe for concurrent use.
 type Subsystem struct {
 	ncpu     int    // possible CPUs; fixed at New
+	topoSet  bool   // WithTopology was given
 	procRoot string // where procfs is mounted; fixed at New
 	logger   *slog.Logger
 
@@ -113,7 +114,7 @@ func (f optionFunc) apply(ss *Subsystem) { f(ss) }
 // t.PossibleCPUs-1. The default is topology.Host(). A topology with no
 // possible CPU counts as one CPU.
 func WithTopology(t topology.Topology) Option {
-	return optionFunc(func(ss *Subsystem) { ss.ncpu = t.PossibleCPUs })
+	return optionFunc(func(ss *Subsystem) { ss.ncpu, ss.topoSet = t.PossibleCPUs, true })
 }
 
 // WithProcRoot gives the directory where procfs is mounted, from which the
@@ -135,7 +136,6 @@ func WithLogger(l *slog.Logger) Option {
 // New returns a cpuacct subsystem.
 func New(opts ...Option) *Subsystem {
 	ss := &Subsystem{
-		ncpu:     -1,
 		procRoot: "/proc",
 		logger:   slog.New(slog.DiscardHandler),
 		tracked:  make(map[*containers.Task]*tracked),
@@ -145,7 +145,7 @@ func New(opts ...Option) *Subsystem {
 			o.apply(ss)
 		}
 	}
-	if ss.ncpu < 0 {
+	if !ss.topoSet {
 		ss.ncpu = topology.Host().PossibleCPUs
 	}
 	if ss.ncpu < 1 {
@@ -175,7 +175,12 @@ type cpuCounters struct {
 // take no lock.
 type State struct {
 	containers.CSS
-	parent *State        // nil for the root; immutable
+	// parent is the state of the parent container, nil for the root. A
+	// container keeps its parent for life (rename stays in the parent), and
+	// a subsystem's root state is the same value whichever hierarchy holds
+	// it, so the link is set at Create and a charge follows it up without
+	// looking the subsystem up at every level.
+	parent *State
 	cpus   []cpuCounters // one per possible CPU; the slice is immutable
 }
 

@@ -407,8 +407,10 @@ func TestRemovedContainer(t *testing.T) {
 // TestOptions: a topology without CPUs counts as one CPU, nil options are
 // ignored, and the default is the host's topology.
 func TestOptions(t *testing.T) {
-	if n := cpuacct.New(cpuacct.WithTopology(topology.Topology{})).PossibleCPUs(); n != 1 {
-		t.Errorf("no CPUs: PossibleCPUs = %d, want 1", n)
+	for _, n := range []int{0, -3} {
+		if got := cpuacct.New(cpuacct.WithTopology(topology.Topology{PossibleCPUs: n})).PossibleCPUs(); got != 1 {
+			t.Errorf("%d CPUs: PossibleCPUs = %d, want 1", n, got)
+		}
 	}
 	if n, want := cpuacct.New(nil).PossibleCPUs(), topology.Host().PossibleCPUs; n != want {
 		t.Errorf("default PossibleCPUs = %d, want the host's %d", n, want)
