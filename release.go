@@ -146,7 +146,7 @@ func (r *releaser) work() {
 }
 
 // deliver starts the exec agent for c and tells the release function,
-// unless c was removed meanwhile. The path and agent are read under the
+// unless c was removed meanwhile or Close has given up waiting. The path and agent are read under the
 // structure lock, so that a rename cannot tear the path and the
 // notification names the container as it is now.
 func (r *releaser) deliver(c *Container) {
@@ -159,9 +159,16 @@ func (r *releaser) deliver(c *Container) {
 	h, path, agent := c.h, c.Path(), c.h.ReleaseAgent()
 	sys.mu.Unlock()
 	r.exec(h, agent, path)
-	if r.fn != nil {
-		r.fn(h, path)
+	if r.fn == nil {
+		return
 	}
+	r.mu.Lock()
+	killed := r.killed
+	r.mu.Unlock()
+	if killed { // Close gave up waiting and returned: start no more calls
+		return
+	}
+	r.fn(h, path)
 }
 
 // exec starts agent with argument path as the kernel does: argv is exactly

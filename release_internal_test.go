@@ -133,3 +133,57 @@ func TestReleaseRequeueAndForget(t *testing.T) {
 		t.Errorf("told %v of a removed container", got)
 	}
 }
+
+// TestReleaseNoCallAfterCloseGaveUp checks that a delivery taken before
+// Close, but not begun when Close gave up waiting, calls nobody afterwards.
+func TestReleaseNoCallAfterCloseGaveUp(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	sys, err := New(nil, WithReleaseFunc(func(_ *Hierarchy, p string) {
+		mu.Lock()
+		got = append(got, p)
+		mu.Unlock()
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close(context.Background())
+	h, err := sys.MountString("none,name=q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := h.Root().Mkdir("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &sys.rel
+	sys.mu.Lock() // the delivery waits for it
+	r.queue(a)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		r.mu.Lock()
+		running := r.running[a]
+		r.mu.Unlock()
+		if running {
+			break
+		}
+		if time.Now().After(deadline) {
+			sys.mu.Unlock()
+			t.Fatal("a was not taken by a worker")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	err = r.stop(ctx) // as Close does, without the structure lock
+	sys.mu.Unlock()
+	if err != context.DeadlineExceeded {
+		t.Fatalf("stop = %v, want DeadlineExceeded", err)
+	}
+	if err := sys.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 0 {
+		t.Errorf("told %v after Close gave up", got)
+	}
+}
