@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -932,5 +933,125 @@ func TestReleaseAgentConfig(t *testing.T) {
 	}
 	if _, err := sys.Mount(containers.Options{None: true, Name: "z", ReleaseAgent: "/" + string(big)}); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("mount with a 4097-byte agent: %v, want EINVAL", err)
+	}
+}
+
+// TestReleaseStress empties containers from many goroutines at once, with
+// css references and readers holding groups, and checks that no
+// notification is lost (the last one of each container came after its
+// last emptying), none is invented (at most one per emptying), none names
+// a wrong path, and one container is never told twice at once.
+func TestReleaseStress(t *testing.T) {
+	const workers, rounds = 8, 300
+	var gens [workers]atomic.Int64 // emptyings so far, per container
+	var seen [workers]atomic.Int64 // the largest emptying count a delivery saw
+	var told [workers]atomic.Int64
+	var bad atomic.Value
+	e := newRelEnv(t)
+	e.log.hook = func(_ *containers.Hierarchy, p string) {
+		i, err := strconv.Atoi(strings.TrimPrefix(p, "/w"))
+		if err != nil || i < 0 || i >= workers {
+			bad.Store(p)
+			return
+		}
+		told[i].Add(1)
+		g := gens[i].Load()
+		for {
+			s := seen[i].Load()
+			if g <= s || seen[i].CompareAndSwap(s, g) {
+				break
+			}
+		}
+		// Widen the window in which the container is emptied again while
+		// this delivery, which has read its count, is still under way.
+		time.Sleep(50 * time.Microsecond)
+	}
+	for i := range workers {
+		e.mkdir("/w" + strconv.Itoa(i))
+		e.notify("/w"+strconv.Itoa(i), true)
+	}
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Go(func() { // holds groups for a moment, and flushes
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for i := range workers {
+				e.c("/w" + strconv.Itoa(i)).ReadFile("tasks")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+			e.sys.Flush(ctx)
+			cancel()
+		}
+	})
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for i := range workers {
+		wg.Go(func() {
+			c := e.c("/w" + strconv.Itoa(i))
+			s := &c.State(e.rec).(*recState).CSS
+			id := containers.TaskID(1 + i*1000)
+			for r := range rounds {
+				tk, err := e.sys.NewTask(id + containers.TaskID(r))
+				if err == nil {
+					err = c.Attach(tk)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				hold := r%3 == 2
+				if hold {
+					s.Get()
+				}
+				if !hold {
+					gens[i].Add(1) // before the event that empties it
+				}
+				if r%2 == 0 {
+					err = e.sys.Exit(tk)
+				} else {
+					err = e.h.Root().Attach(tk)
+					if err == nil {
+						err = e.sys.Exit(tk)
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if hold {
+					gens[i].Add(1)
+					s.Put()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	e.flush()
+	if p := bad.Load(); p != nil {
+		t.Errorf("told of %v", p)
+	}
+	for i := range workers {
+		if g, s := gens[i].Load(), seen[i].Load(); s != g {
+			t.Errorf("/w%d: last delivery saw emptying %d of %d: a notification was lost", i, s, g)
+		}
+		if n := told[i].Load(); n < 1 || n > gens[i].Load() {
+			t.Errorf("/w%d: told %d times for %d emptyings", i, n, gens[i].Load())
+		}
+	}
+	if e.log.maxSame != 1 {
+		t.Errorf("one container told %d times at once", e.log.maxSame)
+	}
+	if err := e.sys.CheckInvariants(); err != nil {
+		t.Error(err)
 	}
 }
