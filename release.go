@@ -34,25 +34,26 @@ var agentEnv = []string{"HOME=/", "PATH=/sbin:/bin:/usr/sbin:/usr/bin"}
 // System, at most maxReleaseWorkers at a time and never two for the same
 // container at once, with no lock of the System held.
 //
-// Every field below mu is guarded by mu, which is a leaf lock: queue takes
-// it under any lock of the System.
+// mu is a leaf lock: queue takes it under any lock of the System.
 type releaser struct {
-	sys *System
-	fn  func(h *Hierarchy, path string) // fixed at New
+	// Fixed at New.
+	sys     *System
+	fn      func(h *Hierarchy, path string)
+	killCtx context.Context    // agents run under it
+	kill    context.CancelFunc // kills the running agents
 
-	mu      sync.Mutex
-	cond    sync.Cond           // broadcast when a counter below drops or stopped is set
+	mu      sync.Mutex          // guards the fields below
+	cond    sync.Cond           // broadcast when a count below drops, or stopped is set
 	list    []*Container        // FIFO; an entry not in pending is stale and skipped
 	pending map[*Container]bool // queued and not yet taken by a worker
 	running map[*Container]bool // being delivered
 	workers int                 // worker goroutines alive
 	agents  int                 // exec agents started (or starting) and not yet reaped
 	stopped bool                // set by stop: nothing is queued any more
-	killed  bool                // set when stop's ctx ran out: no agent is started any more
-	killCtx context.Context     // agents run under it
-	kill    context.CancelFunc  // kills the running agents
-	wg      sync.WaitGroup      // the workers
-	agentWG sync.WaitGroup      // the goroutines that reap agents
+	killed  bool                // set when stop gave up waiting: nothing more is started or called
+
+	wg      sync.WaitGroup // the workers; Add only under mu while !stopped
+	agentWG sync.WaitGroup // the reapers of agents; Add only by a worker counted in agents
 }
 
 func (r *releaser) start(sys *System) {
