@@ -21,6 +21,11 @@ import (
 //
 // If an Affinity also has a method Forget(*containers.Task), the subsystem
 // calls it when a task exits, without the structure lock.
+//
+// The CPUs are the cpuset's own. Today's kernel also intersects them with
+// the CPUs a task asked for itself (with sched_setaffinity inside its
+// cpuset), which the subsystem does not track; an Affinity that wants that
+// can keep the tasks' own requests and intersect them.
 type Affinity interface {
 	SetAffinity(t *containers.Task, cpus Set) error
 }
@@ -39,15 +44,21 @@ type recorded struct {
 	cpus Set
 }
 
-// SetAffinity records that t was given cpus.
+// SetAffinity records that t was given cpus, unless t has exited (its
+// record is gone with it).
 func (r *Recorder) SetAffinity(t *containers.Task, cpus Set) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.calls++
+	// Exit marks t before the subsystem calls Forget, which waits for mu:
+	// either Forget follows and drops this record, or t is seen exited.
+	if t.Exited() {
+		return nil
+	}
 	if r.tasks == nil {
 		r.tasks = make(map[containers.TaskID]recorded)
 	}
 	r.tasks[t.ID()] = recorded{t, cpus}
-	r.calls++
 	return nil
 }
 

@@ -48,7 +48,9 @@
 //
 // # Concurrency
 //
-// A Subsystem is safe for concurrent use and may serve several Systems.
+// A Subsystem is safe for concurrent use and may serve several Systems
+// (its Affinity hook is then shared: the default Recorder, keyed by task
+// ID, would mix up tasks of the same ID).
 // Each container's settings are an immutable value behind an atomic
 // pointer: file reads and the accessors take no lock, and writes, which the
 // framework serialises with its structure lock, replace the value as a
@@ -77,6 +79,7 @@ type Subsystem struct {
 	rootMems Set // the memory nodes with memory
 	err      error
 	affinity Affinity
+	forget   func(*containers.Task) // the affinity's Forget method, or nil
 	logger   *slog.Logger
 	now      func() time.Time
 }
@@ -147,7 +150,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithClock gives the clock of the memory-pressure meter, which counts in
-// whole seconds. The default is time.Now.
+// whole seconds. It is called concurrently, without locks. The default is
+// time.Now.
 func WithClock(now func() time.Time) Option {
 	return optionFunc(func(c *config) {
 		if now != nil {
@@ -170,6 +174,9 @@ func New(opts ...Option) *Subsystem {
 	ss := &Subsystem{affinity: cfg.affinity, logger: cfg.logger, now: cfg.now}
 	if ss.affinity == nil {
 		ss.affinity = &Recorder{}
+	}
+	if f, ok := ss.affinity.(interface{ Forget(*containers.Task) }); ok {
+		ss.forget = f.Forget
 	}
 	limits := cfg.limits
 	if cfg.topo != nil {
@@ -378,8 +385,8 @@ func (ss *Subsystem) Attach(ac *containers.AttachContext) {
 // Exit tells the Affinity hook, if it has a Forget method (as Recorder
 // does), that t is gone.
 func (ss *Subsystem) Exit(t *containers.Task) {
-	if f, ok := ss.affinity.(interface{ Forget(*containers.Task) }); ok {
-		f.Forget(t)
+	if ss.forget != nil {
+		ss.forget(t)
 	}
 }
 

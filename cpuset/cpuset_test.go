@@ -444,6 +444,7 @@ func TestLimitsDefaults(t *testing.T) {
 		{topology.Uniform(2, 1), cpuset.Limits{}, cpuset.Limits{NRCPUs: 2, MaxNodes: 1024, MaxRelaxDomainLevel: 2}},
 		{topology.Uniform(64, 4), cpuset.Limits{}, cpuset.Limits{NRCPUs: 64, MaxNodes: 1024, MaxRelaxDomainLevel: 3}},
 		{topology.Uniform(64, 4), cpuset.Limits{NRCPUs: 8, MaxNodes: 64, MaxRelaxDomainLevel: 5}, cpuset.Limits{NRCPUs: 64, MaxNodes: 64, MaxRelaxDomainLevel: 5}},
+		{topology.Uniform(2, 8), cpuset.Limits{MaxNodes: 2}, cpuset.Limits{NRCPUs: 2, MaxNodes: 8, MaxRelaxDomainLevel: 3}},
 		{topology.Uniform(4, 1), cpuset.Limits{NRCPUs: 256, MaxNodes: 100000}, cpuset.Limits{NRCPUs: 256, MaxNodes: cpuset.MaxBits, MaxRelaxDomainLevel: 2}},
 	} {
 		if got := cpuset.New(cpuset.WithTopology(tc.topo), cpuset.WithLimits(tc.give)).Limits(); got != tc.want {
@@ -962,4 +963,42 @@ func atoi(t testing.TB, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+func TestRecorder(t *testing.T) {
+	sys, _ := newSystem(t)
+	a, _ := sys.NewTask(1)
+	b, _ := sys.NewTask(2)
+	var r cpuset.Recorder
+	if _, ok := r.CPUs(1); ok || r.Calls() != 0 {
+		t.Fatal("the zero Recorder is not empty")
+	}
+	r.Forget(a) // nothing to forget
+	r.SetAffinity(a, cpuset.Of(1))
+	r.SetAffinity(a, cpuset.Of(2))
+	r.SetAffinity(b, cpuset.Of(3))
+	if got, ok := r.CPUs(1); !ok || got.String() != "2" || r.Calls() != 3 {
+		t.Errorf("CPUs(1) = %v, %v after %d calls", got, ok, r.Calls())
+	}
+	if err := sys.Exit(a); err != nil {
+		t.Fatal(err)
+	}
+	r.Forget(a)
+	r.SetAffinity(a, cpuset.Of(4)) // exited: not recorded
+	if _, ok := r.CPUs(1); ok {
+		t.Error("an exited task is recorded")
+	}
+	// A new task with a reused ID is not forgotten for the old one.
+	a2, err := sys.NewTask(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetAffinity(a2, cpuset.Of(5))
+	r.Forget(a)
+	if got, ok := r.CPUs(1); !ok || got.String() != "5" {
+		t.Errorf("the new task 1 = %v, %v", got, ok)
+	}
+	if got, _ := r.CPUs(2); got.String() != "3" || r.Calls() != 5 {
+		t.Errorf("task 2 = %v after %d calls", got, r.Calls())
+	}
 }

@@ -45,7 +45,7 @@ func (l Limits) withDefaults(t topology.Topology) Limits {
 	if l.MaxNodes <= 0 {
 		l.MaxNodes = max(DefaultMaxNodes, t.PossibleNodes)
 	}
-	l.MaxNodes = min(l.MaxNodes, MaxBits)
+	l.MaxNodes = min(max(l.MaxNodes, t.PossibleNodes), MaxBits)
 	if l.MaxRelaxDomainLevel <= 0 {
 		switch {
 		case len(t.OnlineCPUs) <= 1:

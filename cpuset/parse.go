@@ -16,7 +16,8 @@ func ParseList(s string) (Set, error) { return ParseListLimit(s, MaxBits) }
 // cpuset.cpus (nbits = the number of possible CPUs) and cpuset.mems (nbits
 // = the kernel's MAX_NUMNODES) are read.
 //
-// The list is made of regions separated by commas or whitespace (empty
+// The list is made of regions separated by commas or whitespace (the
+// kernel's isspace, which counts the Latin-1 no-break space 0xA0; empty
 // regions are skipped, so "", "\n" and "0,,1" are fine). A region is a
 // number N, a range N-M with N <= M, or either followed by a stride
 // ":S/G", which keeps the first S numbers of every group of G from N on
