@@ -3,6 +3,7 @@ package cpuset_test
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,10 +84,8 @@ func checkErrno(t *testing.T, err error, allowed ...unix.Errno) {
 		return
 	}
 	e := errnoOf(err)
-	for _, a := range allowed {
-		if e == a {
-			return
-		}
+	if slices.Contains(allowed, e) {
+		return
 	}
 	t.Fatalf("unexpected error %v", err)
 }
