@@ -147,9 +147,9 @@ func (r *releaser) work() {
 }
 
 // deliver starts the exec agent for c and tells the release function,
-// unless c was removed meanwhile or Close has given up waiting. The path and agent are read under the
-// structure lock, so that a rename cannot tear the path and the
-// notification names the container as it is now.
+// unless c was removed meanwhile or Close has given up waiting. The path
+// and agent are read under the structure lock, so that a rename cannot
+// tear the path and the notification names the container as it is now.
 func (r *releaser) deliver(c *Container) {
 	sys := r.sys
 	sys.mu.Lock()
