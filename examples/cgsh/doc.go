@@ -104,10 +104,14 @@
 //     cgsh waits (up to 10 s) for the notifications queued so far to be
 //     delivered and their agents to exit, then closes the System.
 //
-// Subsystems: newSubsystems is the one place that lists them. cgsh.md asks
-// for cpuset, cpuacct and debug; until those packages are part of the
-// module, the System has none, and only named hierarchies ("none,name=N")
-// can be mounted. -cpus and -mems give the machine's online CPUs and memory
-// nodes as lists ("0-3,5") instead of the host's; they come before the
-// script file's name.
+// Subsystems: newSubsystems is the one place that lists them: cpuset,
+// cpuacct and debug (the debugsub package), with IDs 0, 1 and 2. Their
+// roots model the host (topology.Host, and for cpuset the host kernel's
+// limits) unless -cpus and -mems give the machine's online CPUs and memory
+// nodes as lists ("0-3,5", the kernel's list format); either flag alone
+// replaces only its half of the host's topology, and both come before the
+// script file's name. cgsh charges no CPU time, so cpuacct's counters stay
+// at zero; cpuset's affinity hook only records (task IDs are not real
+// threads); debug's current_css_set files, which show the reading task's
+// group on the kernel, are read with no task, since cgsh is not one.
 package main

@@ -81,7 +81,7 @@ func runFile(t *testing.T, script string, args ...string) string {
 func transcript(t *testing.T, script string, topo topology.Topology) (trans, out string) {
 	t.Helper()
 	tmp := setupTmp(t)
-	sys, err := containers.New(newSubsystems(topo))
+	sys, err := containers.New(newSubsystems(&topo))
 	if err != nil {
 		t.Fatal(err)
 	}

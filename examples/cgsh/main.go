@@ -22,6 +22,8 @@ const (
 	exitUsage = 2 // bad flags or arguments, or an unreadable script
 )
 
+var errEmptyList = errors.New("empty list")
+
 // drainTimeout bounds how long cgsh waits, when the input is done, for the
 // release agents that the script set off to be run and to exit.
 const drainTimeout = 10 * time.Second
@@ -60,9 +62,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	topo := topology.Host()
+	var topo *topology.Topology
+	if set["cpus"] || set["mems"] {
+		host := topology.Host()
+		topo = &host
+	}
 	if set["cpus"] {
-		ids, err := parseList(*cpus, maxCPUs)
+		ids, err := parseIDList(*cpus)
 		if err != nil {
 			fmt.Fprintf(stderr, "cgsh: -cpus %q: %v\n", *cpus, err)
 			return exitUsage
@@ -70,7 +76,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		topo.OnlineCPUs, topo.PossibleCPUs = ids, ids[len(ids)-1]+1
 	}
 	if set["mems"] {
-		ids, err := parseList(*mems, maxNodes)
+		ids, err := parseIDList(*mems)
 		if err != nil {
 			fmt.Fprintf(stderr, "cgsh: -mems %q: %v\n", *mems, err)
 			return exitUsage
