@@ -95,25 +95,15 @@ func (sys *System) attachLocked(dst *Container, t *Task, process bool) error {
 	defer ac.reset()
 	ac.dst = dst
 	if process {
-		var tg *threadGroup
-		for {
-			tg = t.tg.Load()
-			if tg == nil {
-				t.mu.Lock()
-				if t.tg.Load() == nil { // a single-threaded process
-					ac.add(t)
-					t.mu.Unlock()
-					break
-				}
-				t.mu.Unlock()
-				continue
-			}
-			tg.mu.Lock()
-			defer tg.mu.Unlock()
-			for _, th := range tg.threads {
-				ac.add(th)
-			}
-			break
+		// Hold the process's thread-group lock until the move is done, so
+		// that no thread is forked meanwhile: it would start in the
+		// process's old containers and be left behind. A single-threaded
+		// process gets its thread group now, for ForkThread to wait on.
+		tg := t.threadGroup()
+		tg.mu.Lock()
+		defer tg.mu.Unlock()
+		for _, th := range tg.threads {
+			ac.add(th)
 		}
 	} else {
 		ac.add(t)

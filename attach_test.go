@@ -3,7 +3,9 @@ package containers_test
 import (
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/taskcontainers/containers"
 	"golang.org/x/sys/unix"
@@ -183,5 +185,109 @@ func TestAttachErrors(t *testing.T) {
 	checkErrno(t, "write procs", h.Root().WriteFile("cgroup.procs", []byte("1")), nil)
 	if task.Container(h) != h.Root() {
 		t.Errorf("cgroup.procs write did not move the task")
+	}
+}
+
+// gate is a subsystem whose Fork and CanAttach callbacks, once armed, tell
+// the test they started and wait until it lets them go on: the test can
+// run another operation in the middle of one.
+type gate struct {
+	forkArmed, attachArmed atomic.Bool
+	entered, release       chan struct{}
+}
+
+func newGate() *gate {
+	return &gate{entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *gate) Name() string { return "gate" }
+func (g *gate) Create(*containers.Container) (containers.State, error) {
+	return &probeState{}, nil
+}
+func (g *gate) Destroy(*containers.Container, containers.State) {}
+func (g *gate) Fork(*containers.Task) {
+	if g.forkArmed.CompareAndSwap(true, false) {
+		g.entered <- struct{}{}
+		<-g.release
+	}
+}
+func (g *gate) CanAttach(*containers.AttachContext) error {
+	if g.attachArmed.CompareAndSwap(true, false) {
+		g.entered <- struct{}{}
+		<-g.release
+	}
+	return nil
+}
+
+// settle gives a goroutine that was just started time to run into a lock.
+func settle() { time.Sleep(20 * time.Millisecond) }
+
+// TestAttachProcessDuringThreadFork moves a process while one of its
+// threads is being forked (inside the Fork callbacks): the new thread must
+// end up with the others, never be half moved.
+func TestAttachProcessDuringThreadFork(t *testing.T) {
+	g := newGate()
+	sys := must(containers.New([]containers.Subsystem{g}))
+	defer sys.Close(t.Context())
+	h := must(sys.MountString("gate"))
+	x := must(h.Root().Mkdir("x"))
+	leader := must(sys.NewTask(1))
+	must(sys.ForkThread(leader, 2))
+
+	g.forkArmed.Store(true)
+	forked := make(chan *containers.Task)
+	go func() { forked <- must(sys.ForkThread(leader, 3)) }()
+	<-g.entered // thread 3 is in its Fork callbacks
+	attached := make(chan error)
+	go func() { attached <- x.AttachProcess(leader) }()
+	settle()
+	close(g.release)
+	th := <-forked
+	if err := <-attached; err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range []*containers.Task{leader, th} {
+		if task.Container(h) != x {
+			t.Errorf("thread %v in %v, want /x with its process", task, task.Container(h))
+		}
+	}
+	if got := taskIDs(x); !slices.Equal(got, []containers.TaskID{1, 2, 3}) {
+		t.Errorf("x tasks %v", got)
+	}
+	if err := sys.CheckInvariants(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestThreadForkDuringAttachProcess forks the first extra thread of a
+// process while the process is being moved (inside CanAttach): the thread
+// must end up where the process goes.
+func TestThreadForkDuringAttachProcess(t *testing.T) {
+	g := newGate()
+	sys := must(containers.New([]containers.Subsystem{g}))
+	defer sys.Close(t.Context())
+	h := must(sys.MountString("gate"))
+	x := must(h.Root().Mkdir("x"))
+	leader := must(sys.NewTask(1)) // a single-threaded process
+
+	g.attachArmed.Store(true)
+	attached := make(chan error)
+	go func() { attached <- x.AttachProcess(leader) }()
+	<-g.entered // the attach is in CanAttach
+	forked := make(chan *containers.Task)
+	go func() { forked <- must(sys.ForkThread(leader, 2)) }()
+	settle()
+	close(g.release)
+	if err := <-attached; err != nil {
+		t.Fatal(err)
+	}
+	th := <-forked
+	for _, task := range []*containers.Task{leader, th} {
+		if task.Container(h) != x {
+			t.Errorf("thread %v in %v, want /x with its process", task, task.Container(h))
+		}
+	}
+	if err := sys.CheckInvariants(); err != nil {
+		t.Error(err)
 	}
 }
