@@ -108,56 +108,65 @@ func benchForkSetup(b *testing.B) (*containers.System, *containers.Task) {
 	return sys, parent
 }
 
-// benchBatch is how many tasks the Fork and Exit benchmarks keep alive at
-// once: they fork (or exit) a batch in the timed loop and undo it with the
-// timer stopped.
-const benchBatch = 1 << 16
+// benchLive are the numbers of live tasks the Fork and Exit benchmarks run
+// with: they fork (or exit) that many tasks in the timed loop and undo it
+// with the timer stopped, so the live count cycles between 0 and the number.
+// The task table's share of the cache grows with it.
+var benchLive = []int{1000, 1 << 16}
 
 // BenchmarkFork forks a task into an existing group. Budget: ≤ 100 ns/op, ≤ 1
 // alloc (the Task).
 func BenchmarkFork(b *testing.B) {
-	sys, parent := benchForkSetup(b)
-	live := make([]*containers.Task, 0, benchBatch)
-	b.ReportAllocs()
-	for b.Loop() {
-		if len(live) == benchBatch {
-			b.StopTimer()
-			for _, t := range live {
-				if err := sys.Exit(t); err != nil {
+	for _, batch := range benchLive {
+		b.Run(fmt.Sprintf("live=%d", batch), func(b *testing.B) {
+			sys, parent := benchForkSetup(b)
+			live := make([]*containers.Task, 0, batch)
+			b.ReportAllocs()
+			for b.Loop() {
+				if len(live) == batch {
+					b.StopTimer()
+					for _, t := range live {
+						if err := sys.Exit(t); err != nil {
+							b.Fatal(err)
+						}
+					}
+					live = live[:0]
+					b.StartTimer()
+				}
+				t, err := sys.Fork(parent, containers.TaskID(2+len(live)))
+				if err != nil {
 					b.Fatal(err)
 				}
+				live = append(live, t)
 			}
-			live = live[:0]
-			b.StartTimer()
-		}
-		t, err := sys.Fork(parent, containers.TaskID(2+len(live)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		live = append(live, t)
+		})
 	}
 }
 
 // BenchmarkExit exits a task of a group that stays alive. Budget: ≤ 100
 // ns/op, 0 allocs.
 func BenchmarkExit(b *testing.B) {
-	sys, parent := benchForkSetup(b)
-	live := make([]*containers.Task, 0, benchBatch)
-	next := 0
-	b.ReportAllocs()
-	for b.Loop() {
-		if next == len(live) {
-			b.StopTimer()
-			live, next = live[:0], 0
-			for i := range benchBatch {
-				live = append(live, must(sys.Fork(parent, containers.TaskID(2+i))))
+	for _, batch := range benchLive {
+		b.Run(fmt.Sprintf("live=%d", batch), func(b *testing.B) {
+			sys, parent := benchForkSetup(b)
+			live := make([]*containers.Task, 0, batch)
+			next := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				if next == len(live) {
+					b.StopTimer()
+					live, next = live[:0], 0
+					for i := range batch {
+						live = append(live, must(sys.Fork(parent, containers.TaskID(2+i))))
+					}
+					b.StartTimer()
+				}
+				if err := sys.Exit(live[next]); err != nil {
+					b.Fatal(err)
+				}
+				next++
 			}
-			b.StartTimer()
-		}
-		if err := sys.Exit(live[next]); err != nil {
-			b.Fatal(err)
-		}
-		next++
+		})
 	}
 }
 
