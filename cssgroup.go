@@ -72,7 +72,15 @@ func (g *cssGroup) container(h *Hierarchy) *Container {
 	if len(b.ids) == 0 { // a destroyed hierarchy
 		return h.root
 	}
-	return g.key.css[b.ids[0]].container.Load()
+	c := g.key.css[b.ids[0]].container.Load()
+	if c.h != h {
+		// A root state moving between h and the dummy hierarchy: a
+		// lock-free reader may see the binding and the state's container
+		// out of step. Subsystems move only while h has no children, so
+		// every task is in h's root.
+		return h.root
+	}
+	return c
 }
 
 // link puts t at the tail of the group's task list.
@@ -181,8 +189,9 @@ func (t *groupTable) put(g *cssGroup) {
 	}
 }
 
-// groupsOf returns the groups whose tasks are in c, each with a reference
-// taken that the caller must drop with put.
+// groupsOf returns the groups whose tasks are in c. It takes no reference
+// (a reader must not keep a container busy): a group that dies meanwhile
+// has no tasks, and no task can join it again, so reading it is harmless.
 func (t *groupTable) groupsOf(c *Container) []*cssGroup {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -190,7 +199,6 @@ func (t *groupTable) groupsOf(c *Container) []*cssGroup {
 	if c.parent == nil {
 		for _, g := range t.m {
 			if g.container(c.h) == c {
-				g.get()
 				gs = append(gs, g)
 			}
 		}
@@ -198,7 +206,6 @@ func (t *groupTable) groupsOf(c *Container) []*cssGroup {
 	}
 	gs = make([]*cssGroup, 0, len(c.groups))
 	for g := range c.groups {
-		g.get()
 		gs = append(gs, g)
 	}
 	return gs
