@@ -349,26 +349,18 @@ func (c *Container) Procs() iter.Seq[TaskID] {
 }
 
 func (c *Container) stream(yield func(TaskID) bool, procs bool) {
-	sys := c.h.sys
-	gs := sys.groups.groupsOf(c)
-	i := 0
-	for ; i < len(gs); i++ {
-		if !gs[i].stream(yield, procs) {
-			break
+	for _, g := range c.h.sys.groups.groupsOf(c) {
+		if !g.stream(yield, procs) {
+			return
 		}
-	}
-	for _, g := range gs {
-		sys.groups.put(g)
 	}
 }
 
 // TaskCount returns the number of tasks in c.
 func (c *Container) TaskCount() int {
-	sys := c.h.sys
 	n := 0
-	for _, g := range sys.groups.groupsOf(c) {
+	for _, g := range c.h.sys.groups.groupsOf(c) {
 		n += g.taskCount()
-		sys.groups.put(g)
 	}
 	return n
 }

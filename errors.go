@@ -6,7 +6,8 @@ import (
 )
 
 // ErrClosed is returned (wrapped in an *fs.PathError) by every mutating
-// operation of a System after Close.
+// operation of a System after Close, except Exit and CSS.Put, which still
+// keep the books (and release nothing).
 var ErrClosed = errors.New("containers: system is closed")
 
 // SubsystemError is the error of an operation that a subsystem refused or

@@ -419,16 +419,29 @@ func hexDigit(c byte) int {
 // surrounding whitespace is stripped, then one signed integer in base 0
 // that fits a pid; anything else, or a negative ID, gives EINVAL.
 func ParseTaskID(s string) (TaskID, error) {
-	v, err := ParseInt(strings.TrimFunc(s, isSpace))
+	v, err := ParseInt(strstrip(s))
 	if err != nil || v < 0 || v > 1<<31-1 {
 		return 0, unix.EINVAL
 	}
 	return TaskID(v), nil
 }
 
-// isSpace is the kernel's isspace.
-func isSpace(r rune) bool {
-	return r == ' ' || r == '\t' || r == '\n' || r == '\v' || r == '\f' || r == '\r'
+// isSpace is the kernel's isspace, which also counts 0xA0 (a no-break
+// space in Latin-1) as a space.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r' || c == 0xa0
+}
+
+// strstrip removes leading and trailing spaces as the kernel's strstrip does.
+func strstrip(s string) string {
+	i, j := 0, len(s)
+	for i < j && isSpace(s[i]) {
+		i++
+	}
+	for j > i && isSpace(s[j-1]) {
+		j--
+	}
+	return s[i:j]
 }
 
 func writeTaskFile(fc *FileContext, data []byte, process bool) error {
@@ -477,7 +490,7 @@ func readAgent(fc *FileContext, w io.Writer) error {
 }
 
 func writeAgent(fc *FileContext, data []byte) error {
-	p := strings.TrimFunc(string(data), isSpace)
+	p := strstrip(string(data))
 	fc.Container.h.agent.Store(&p)
 	return nil
 }

@@ -262,3 +262,49 @@ func TestProcReports(t *testing.T) {
 		}
 	}
 }
+
+// TestNoBreakSpace: the kernel's isspace counts 0xA0 as a space, so a
+// tasks write wrapped in it works.
+func TestNoBreakSpace(t *testing.T) {
+	var log callLog
+	sys, _ := newSystem(t, &log, "a")
+	h := must(sys.MountString("a"))
+	x := must(h.Root().Mkdir("x"))
+	must(sys.NewTask(7))
+	if err := x.WriteFile("tasks", []byte("\xa07\xa0\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.WriteFile("/release_agent", []byte("\xa0/bin/true\xa0")); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(h.ReadFile("/release_agent")); string(got) != "/bin/true\n" {
+		t.Errorf("release_agent %q", got)
+	}
+}
+
+// TestRmdirWhileReading: a reader of a container's tasks does not keep it
+// busy.
+func TestRmdirWhileReading(t *testing.T) {
+	var log callLog
+	sys, _ := newSystem(t, &log, "a")
+	h := must(sys.MountString("a"))
+	x := must(h.Root().Mkdir("x"))
+	task := must(sys.NewTask(7))
+	if err := x.Attach(task); err != nil {
+		t.Fatal(err)
+	}
+	for id := range x.Tasks() {
+		if id != 7 {
+			t.Fatalf("task %d", id)
+		}
+		if err := h.Root().Attach(task); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Rmdir(); err != nil {
+			t.Fatalf("rmdir while reading: %v", err)
+		}
+	}
+	if err := sys.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -93,9 +93,9 @@ func (h *Hierarchy) ReleaseAgent() string { return *h.agent.Load() }
 
 // Options returns the hierarchy's options; their String is the kernel's
 // rendering of the mount options (without "rw,").
+// It takes no lock: the flags never change after the mount, and the rest
+// is read atomically, so callbacks may call it.
 func (h *Hierarchy) Options() Options {
-	h.sys.mu.Lock()
-	defer h.sys.mu.Unlock()
 	return Options{
 		Subsystems:    h.Subsystems(),
 		Name:          h.name,

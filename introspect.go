@@ -51,10 +51,7 @@ func (c *Container) Groups() []GroupInfo {
 	gs := sys.groups.groupsOf(c)
 	out := make([]GroupInfo, 0, len(gs))
 	for _, g := range gs {
-		gi := sys.groupInfo(g)
-		gi.Refs-- // the reference groupsOf took
-		out = append(out, gi)
-		sys.groups.put(g)
+		out = append(out, sys.groupInfo(g))
 	}
 	slices.SortFunc(out, func(a, b GroupInfo) int { return cmp.Compare(a.ID, b.ID) })
 	return out
@@ -65,11 +62,7 @@ func (c *Container) Groups() []GroupInfo {
 // the debug subsystem's cgroup_refcount.
 func (c *Container) GroupCount() int {
 	if c.parent == nil {
-		gs := c.h.sys.groups.groupsOf(c)
-		for _, g := range gs {
-			c.h.sys.groups.put(g)
-		}
-		return len(gs)
+		return len(c.h.sys.groups.groupsOf(c))
 	}
 	return int(c.ngroups.Load())
 }

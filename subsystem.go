@@ -72,9 +72,10 @@ type Attacher interface {
 }
 
 // A Forker is told of every new task, whether the subsystem is mounted or
-// not (the kernel's fork callback), in subsystem ID order. The task is in its
-// parent's containers, not yet visible to lookups. Fork runs without the
-// structure lock and cannot fail.
+// not (the kernel's fork callback), in subsystem ID order. The task is
+// already in its parent's containers (their Tasks list it), but not yet
+// visible to lookups by ID. Fork runs without the structure lock and cannot
+// fail.
 type Forker interface {
 	Fork(t *Task)
 }

@@ -31,9 +31,10 @@ type System struct {
 	tasks  taskTable
 	ac     AttachContext // reused by every attach; guarded by mu
 
-	rel    releaser
-	logger *slog.Logger
-	closed atomic.Bool
+	rel       releaser
+	logger    *slog.Logger
+	closed    atomic.Bool
+	closeDone chan struct{} // closed when the first Close returns
 }
 
 // subsys is the System's record of one subsystem.
@@ -67,8 +68,12 @@ func (f optionFunc) apply(s *System) { f(s) }
 // WithReleaseFunc gives a function that is told, asynchronously and with no
 // lock held, whenever a container with notify_on_release set becomes empty:
 // h is its hierarchy and path its path in h ("/job/sub"). It is called from
-// the System's release worker, one notification at a time, in addition to
-// the hierarchy's exec release agent, if any.
+// release workers owned by the System: calls for different containers may
+// run concurrently (at most 16 at once), calls for one container never
+// overlap, and a container emptied again during a call is told again
+// afterwards. The hierarchy's exec agent, if any, is started first. f may
+// call any method of the System except Flush and Close, which would wait
+// for f.
 func WithReleaseFunc(f func(h *Hierarchy, path string)) Option {
 	return optionFunc(func(s *System) { s.rel.fn = f })
 }
@@ -95,9 +100,10 @@ func New(subsystems []Subsystem, opts ...Option) (*System, error) {
 		return nil, pathError("new", "subsystems", unix.EINVAL)
 	}
 	sys := &System{
-		byName: make(map[string]*subsys),
-		logger: slog.New(slog.DiscardHandler),
-		nextID: 1,
+		byName:    make(map[string]*subsys),
+		logger:    slog.New(slog.DiscardHandler),
+		nextID:    1,
+		closeDone: make(chan struct{}),
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -205,11 +211,27 @@ func validSubsysName(n string) bool {
 	return true
 }
 
-// lookupSubsys returns the record of ss, or nil.
+// lookupSubsys returns the record of ss, or nil. A subsystem given to New
+// that wraps another (it has an Unwrap method returning the wrapped one, as
+// the subsystemtest kit's wrappers do) is found by either value.
 func (sys *System) lookupSubsys(ss Subsystem) *subsys {
 	for _, e := range sys.subsys {
 		if e.ss == ss {
 			return e
+		}
+	}
+	for _, e := range sys.subsys {
+		for w := e.ss; ; {
+			u, ok := w.(interface{ Unwrap() Subsystem })
+			if !ok {
+				break
+			}
+			if w = u.Unwrap(); w == nil || !reflect.TypeOf(w).Comparable() {
+				break
+			}
+			if w == ss {
+				return e
+			}
 		}
 	}
 	return nil
@@ -233,18 +255,33 @@ func (sys *System) Hierarchies() []*Hierarchy {
 	return out
 }
 
-// Close stops the release worker, waiting for the notification in progress
-// (if any) until ctx is done; pending notifications are dropped. Afterwards
-// every mutating method returns an error wrapping ErrClosed; reads still
-// work. Close is idempotent.
+// Close drops pending release notifications and queues no more, then waits
+// until the deliveries under way are over (callbacks returned, their agents
+// exited and reaped) or ctx is done. If ctx is done first, it kills the
+// running agents and their process groups, waits until they are reaped and
+// returns ctx's error; callbacks still running are not interrupted, calls
+// not yet begun are not made, and Flush waits for the rest.
+//
+// Afterwards Mount, Unmount, Remount, Mkdir, Rmdir, Rename, Attach,
+// AttachProcess, Clone, WriteFile, NewTask, Fork and ForkThread return an
+// *fs.PathError wrapping ErrClosed. Reads, Exit and CSS.Put still work:
+// they keep the books but release nothing. A second Close waits for the
+// first to finish, or for its own ctx.
 func (sys *System) Close(ctx context.Context) error {
 	sys.mu.Lock()
 	first := !sys.closed.Swap(true)
 	sys.mu.Unlock()
 	if !first {
-		return nil
+		select {
+		case <-sys.closeDone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	return sys.rel.stop(ctx)
+	err := sys.rel.stop(ctx)
+	close(sys.closeDone)
+	return err
 }
 
 // lockOpen takes the structure lock, or returns ErrClosed wrapped for op and

@@ -227,10 +227,13 @@ func (sys *System) newTask(op string, parent *Task, id TaskID, thread bool) (*Ta
 	if parent != nil {
 		parent.mu.Unlock()
 	}
+	// Link first, then call the Fork callbacks (as today's kernel does): a
+	// concurrent change that walks the group's tasks either sees the child
+	// or happened before its callback, which then sees the change.
+	g.link(child)
 	for _, e := range sys.forkers {
 		e.forker.Fork(child)
 	}
-	g.link(child)
 	child.born.Store(true)
 	if tg != nil {
 		// Only now may a whole-process attach, which holds tg.mu, see the
@@ -265,7 +268,9 @@ func (t *Task) threadGroup() *threadGroup {
 // subsystem ID order while t is still in its containers, then t leaves them
 // at once and counts as being in every root, and its ID is free for a new
 // task. Containers left empty may be released. Exit never takes the
-// structure lock. Exiting a task twice gives ESRCH.
+// structure lock. Exiting a task twice gives ESRCH. Exit still works after
+// Close: it keeps the books for a task that really ended, and releases
+// nothing.
 func (sys *System) Exit(t *Task) error {
 	if t == nil || t.sys != sys || !t.born.Load() {
 		return pathError("exit", "task", unix.ESRCH)
