@@ -205,7 +205,7 @@ func TestRemovedContainerFiles(t *testing.T) {
 func TestProcReports(t *testing.T) {
 	var log callLog
 	sys, _ := newSystem(t, &log, "cpuset", "cpuacct", "debug", "net_cls")
-	hc := must(sys.MountString("cpuset"))        // ID 1
+	hc := must(sys.MountString("cpuset"))         // ID 1
 	hn := must(sys.MountString("none,name=jobs")) // ID 2
 	ha := must(sys.MountString("cpuacct,debug,name=acct"))
 	must(hc.Root().Mkdir("s"))
