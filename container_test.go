@@ -225,10 +225,11 @@ func TestErrorsIs(t *testing.T) {
 	}
 }
 
-// oddSubsystem is a Subsystem value that is not comparable.
+// oddSubsystem is a Subsystem value that is not comparable: it holds a
+// slice.
 type oddSubsystem struct{ names []string }
 
-func (o oddSubsystem) Name() string { return "odd" }
+func (o oddSubsystem) Name() string { return "odd" + strings.Join(o.names, "") }
 func (o oddSubsystem) Create(*containers.Container) (containers.State, error) {
 	return &probeState{}, nil
 }
