@@ -16,7 +16,8 @@ const errRefused = syscall.EXFULL
 // after the one under test (a higher ID, so its CanAttach and Create run
 // later): on demand it refuses attaches, so that the subsystem under test
 // sees CancelAttach, and refuses Create, so that it sees a Create undone
-// by Destroy. It records its callbacks as the wrapper does.
+// by Destroy. It records its callbacks as the wrapper does. Being last, it
+// is never cancelled, so it has no CancelAttach.
 type refuser struct {
 	name          string
 	rec           *recorder
@@ -28,9 +29,8 @@ type refuser struct {
 type refuserState struct{ containers.CSS }
 
 var (
-	_ containers.CanAttacher    = (*refuser)(nil)
-	_ containers.AttachCanceler = (*refuser)(nil)
-	_ containers.Attacher       = (*refuser)(nil)
+	_ containers.CanAttacher = (*refuser)(nil)
+	_ containers.Attacher    = (*refuser)(nil)
 )
 
 func (r *refuser) Name() string { return r.name }
@@ -38,16 +38,16 @@ func (r *refuser) Name() string { return r.name }
 func (r *refuser) Create(c *containers.Container) (containers.State, error) {
 	if c.Parent() != nil && r.refuseCreate.Load() {
 		r.createRefused.Add(1)
-		r.rec.add(event{ss: r.name, kind: evCreate, c: c, err: errRefused, impl: true})
+		r.rec.add(event{ss: r.name, kind: evCreate, c: c, err: errRefused})
 		return nil, errRefused
 	}
 	s := &refuserState{}
-	r.rec.add(event{ss: r.name, kind: evCreate, c: c, state: s, impl: true})
+	r.rec.add(event{ss: r.name, kind: evCreate, c: c, state: s})
 	return s, nil
 }
 
 func (r *refuser) Destroy(c *containers.Container, s containers.State) {
-	r.rec.add(event{ss: r.name, kind: evDestroy, c: c, state: s, impl: true})
+	r.rec.add(event{ss: r.name, kind: evDestroy, c: c, state: s})
 }
 
 func (r *refuser) CanAttach(ac *containers.AttachContext) error {
@@ -55,14 +55,10 @@ func (r *refuser) CanAttach(ac *containers.AttachContext) error {
 	if r.refuseAttach.Load() {
 		err = errRefused
 	}
-	r.rec.add(event{ss: r.name, kind: evCanAttach, c: ac.Container(), tasks: attachTasks(ac), err: err, impl: true})
+	r.rec.add(event{ss: r.name, kind: evCanAttach, c: ac.Container(), tasks: attachTasks(ac), err: err})
 	return err
 }
 
-func (r *refuser) CancelAttach(ac *containers.AttachContext) {
-	r.rec.add(event{ss: r.name, kind: evCancelAttach, c: ac.Container(), tasks: attachTasks(ac), impl: true})
-}
-
 func (r *refuser) Attach(ac *containers.AttachContext) {
-	r.rec.add(event{ss: r.name, kind: evAttach, c: ac.Container(), tasks: attachTasks(ac), impl: true})
+	r.rec.add(event{ss: r.name, kind: evAttach, c: ac.Container(), tasks: attachTasks(ac)})
 }

@@ -645,9 +645,11 @@ func (e *env) ruleClone() {
 	}
 }
 
-// garbage are writes that most files should refuse; a file may accept
-// some (a name, a path), and then the kit just goes on.
+// garbage are writes that most files should refuse, and numbers at the
+// edges of common ranges; a file may accept some (a number, a name, a
+// path), and then the kit just goes on from the new content.
 var garbage = []string{
+	"0", "1\n", "65536", "4294967296", "9223372036854775807", "18446744073709551615",
 	"garbage", "garbage\n", "-1", "-1\n", "+-1", "--1", "0x", "0xg", "1 2", "1\n2\n", " 1", "1 ",
 	"18446744073709551616", "-9223372036854775809", "99999999999999999999999999999",
 	"1-", "-", ",", "1,,2", "3-1", "0-", "\n", "\n\n", "\t", " ", "\x00", "1\x00", "\xff\xfe\xfd",

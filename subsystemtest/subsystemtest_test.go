@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/taskcontainers/containers"
+	"github.com/taskcontainers/containers/debugsub"
 	"golang.org/x/sys/unix"
 )
 
@@ -445,4 +446,14 @@ func TestScenariosExerciseEveryCallback(t *testing.T) {
 			t.Errorf("no scenario called %s", k)
 		}
 	}
+}
+
+// The debug subsystem looks no state up by itself, so it can be checked
+// through the wrapper, with the callback sequence, whatever the framework
+// supports.
+func TestDebugSubsystemWrapped(t *testing.T) {
+	old := useWrapper
+	useWrapper = func() bool { return true }
+	t.Cleanup(func() { useWrapper = old })
+	Run(t, func(*testing.T) containers.Subsystem { return debugsub.New() })
 }

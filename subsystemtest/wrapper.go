@@ -38,7 +38,6 @@ type event struct {
 	tasks []*containers.Task    // attach callbacks: the tasks that move; Fork, Exit: the task
 	err   error                 // Create's and CanAttach's result
 	file  string                // file handlers: the file's name without prefix
-	impl  bool                  // whether the wrapped subsystem implements the callback
 }
 
 func (ev *event) String() string {
@@ -232,14 +231,14 @@ func (w *wrapper) Create(c *containers.Container) (s containers.State, err error
 			w.rec.recovered("Create("+describe(c)+")", v)
 			s, err = nil, errPanicked
 		}
-		w.rec.add(event{ss: w.name, kind: evCreate, c: c, state: s, err: err, impl: true})
+		w.rec.add(event{ss: w.name, kind: evCreate, c: c, state: s, err: err})
 	}()
 	return w.inner.Create(c)
 }
 
 // Destroy forwards to the wrapped Destroy.
 func (w *wrapper) Destroy(c *containers.Container, s containers.State) {
-	w.rec.add(event{ss: w.name, kind: evDestroy, c: c, state: s, impl: true})
+	w.rec.add(event{ss: w.name, kind: evDestroy, c: c, state: s})
 	defer w.recover("Destroy(" + describe(c) + ")")
 	w.inner.Destroy(c, s)
 }
@@ -260,7 +259,7 @@ func attachTasks(ac *containers.AttachContext) []*containers.Task {
 
 // CanAttach forwards to the wrapped CanAttach, or accepts.
 func (w *wrapper) CanAttach(ac *containers.AttachContext) (err error) {
-	ev := event{ss: w.name, kind: evCanAttach, c: ac.Container(), tasks: attachTasks(ac), impl: w.canAttach != nil}
+	ev := event{ss: w.name, kind: evCanAttach, c: ac.Container(), tasks: attachTasks(ac)}
 	defer func() {
 		if v := recover(); v != nil {
 			w.rec.recovered("CanAttach("+describe(ac.Container())+")", v)
@@ -277,7 +276,7 @@ func (w *wrapper) CanAttach(ac *containers.AttachContext) (err error) {
 
 // CancelAttach forwards to the wrapped CancelAttach, if any.
 func (w *wrapper) CancelAttach(ac *containers.AttachContext) {
-	w.rec.add(event{ss: w.name, kind: evCancelAttach, c: ac.Container(), tasks: attachTasks(ac), impl: w.cancelAttach != nil})
+	w.rec.add(event{ss: w.name, kind: evCancelAttach, c: ac.Container(), tasks: attachTasks(ac)})
 	if w.cancelAttach == nil {
 		return
 	}
@@ -287,7 +286,7 @@ func (w *wrapper) CancelAttach(ac *containers.AttachContext) {
 
 // Attach forwards to the wrapped Attach, if any.
 func (w *wrapper) Attach(ac *containers.AttachContext) {
-	w.rec.add(event{ss: w.name, kind: evAttach, c: ac.Container(), tasks: attachTasks(ac), impl: w.attach != nil})
+	w.rec.add(event{ss: w.name, kind: evAttach, c: ac.Container(), tasks: attachTasks(ac)})
 	if w.attach == nil {
 		return
 	}
@@ -297,7 +296,7 @@ func (w *wrapper) Attach(ac *containers.AttachContext) {
 
 // Fork forwards to the wrapped Fork, if any.
 func (w *wrapper) Fork(t *containers.Task) {
-	w.rec.add(event{ss: w.name, kind: evFork, tasks: []*containers.Task{t}, impl: w.fork != nil})
+	w.rec.add(event{ss: w.name, kind: evFork, tasks: []*containers.Task{t}})
 	if w.fork == nil {
 		return
 	}
@@ -307,7 +306,7 @@ func (w *wrapper) Fork(t *containers.Task) {
 
 // Exit forwards to the wrapped Exit, if any.
 func (w *wrapper) Exit(t *containers.Task) {
-	w.rec.add(event{ss: w.name, kind: evExit, tasks: []*containers.Task{t}, impl: w.exit != nil})
+	w.rec.add(event{ss: w.name, kind: evExit, tasks: []*containers.Task{t}})
 	if w.exit == nil {
 		return
 	}
@@ -317,7 +316,7 @@ func (w *wrapper) Exit(t *containers.Task) {
 
 // PostClone forwards to the wrapped PostClone, if any.
 func (w *wrapper) PostClone(c *containers.Container) {
-	w.rec.add(event{ss: w.name, kind: evPostClone, c: c, impl: w.postClone != nil})
+	w.rec.add(event{ss: w.name, kind: evPostClone, c: c})
 	if w.postClone == nil {
 		return
 	}
@@ -327,7 +326,7 @@ func (w *wrapper) PostClone(c *containers.Container) {
 
 // Bind forwards to the wrapped Bind, if any.
 func (w *wrapper) Bind(root *containers.Container) {
-	w.rec.add(event{ss: w.name, kind: evBind, c: root, impl: w.bind != nil})
+	w.rec.add(event{ss: w.name, kind: evBind, c: root})
 	if w.bind == nil {
 		return
 	}
@@ -370,10 +369,10 @@ func (w *wrapper) wrapFile(f containers.File) containers.File {
 	name := f.Name
 	rec := w.rec
 	read := func(fc *containers.FileContext) {
-		rec.add(event{ss: w.name, kind: evRead, c: fc.Container, state: fc.State, file: name, impl: true})
+		rec.add(event{ss: w.name, kind: evRead, c: fc.Container, state: fc.State, file: name})
 	}
 	write := func(fc *containers.FileContext) {
-		rec.add(event{ss: w.name, kind: evWrite, c: fc.Container, state: fc.State, file: name, impl: true})
+		rec.add(event{ss: w.name, kind: evWrite, c: fc.Container, state: fc.State, file: name})
 	}
 	what := func(kind string, fc *containers.FileContext) string {
 		return kind + " of file " + name + " in " + describe(fc.Container)
