@@ -19,7 +19,8 @@
 //
 //   - cgroup_refcount: the number of css_groups whose tasks are in the
 //     container (Container.GroupCount): the container's busy count, which
-//     must be 0 for rmdir. From 2.6.24.
+//     must be 0 for rmdir. A root counts the default group too, which
+//     every root links even when no task is in it. From 2.6.24.
 //   - taskcount: the number of tasks in the container.
 //   - releasable: 1 if the container has no tasks and no children, else 0
 //     (today's meaning; notify_on_release does not enter into it).
