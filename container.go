@@ -261,7 +261,10 @@ func (sys *System) rmdirLocked(c *Container) error {
 // (the kernel's rename). Moving to another parent gives EIO; a target that
 // is a container gives EEXIST, one that is a control file ENOTDIR; a source
 // that is a control file ENOTDIR; a name with "\n" EINVAL; renaming to
-// itself succeeds.
+// itself succeeds. As rename(2) on the kernel's hierarchy: the root, "."
+// and ".." give EBUSY, a move into the source's own subtree EINVAL, onto
+// an ancestor of the source ENOTEMPTY, and a control file onto a container
+// EISDIR; when several apply, the errno is the kernel's.
 func (h *Hierarchy) Rename(oldpath, newpath string) error {
 	sys := h.sys
 	if err := sys.lockOpen("rename", oldpath); err != nil {
@@ -285,39 +288,67 @@ func (h *Hierarchy) renameLocked(oldpath, newpath string) error {
 	if err != nil {
 		return err
 	}
-	if oname == "" || nname == "" {
-		return unix.EBUSY // the root
+	// The checks come in the kernel's order (checked on a live cgroup v1
+	// hierarchy): rename(2)'s own, then cgroup1_rename's, then kernfs's.
+	if !normalName(oname) || !normalName(nname) {
+		return unix.EBUSY // the root, "." or ".."
 	}
-	src := op.child(oname)
-	if src == nil {
-		if op.file(oname) != nil {
-			return unix.ENOTDIR
-		}
+	src, srcFile := op.child(oname), op.file(oname) != nil
+	if src == nil && !srcFile {
 		return unix.ENOENT
 	}
-	if np != op {
-		return unix.EIO
+	if src != nil && src.isAncestorOf(np) {
+		return unix.EINVAL // into its own subtree
 	}
-	if oname == nname {
-		return nil
+	dst, dstFile := np.child(nname), np.file(nname) != nil
+	if dst != nil && dst.isAncestorOf(op) {
+		return unix.ENOTEMPTY // over an ancestor of the source
+	}
+	if op == np && oname == nname {
+		return nil // onto itself
+	}
+	switch {
+	case src != nil && dstFile:
+		return unix.ENOTDIR // a directory over a file
+	case srcFile && dst != nil:
+		return unix.EISDIR // a file over a directory
 	}
 	if strings.IndexByte(nname, '\n') >= 0 || strings.IndexByte(nname, 0) >= 0 {
 		return unix.EINVAL
 	}
 	if len(nname) > maxNameBytes {
-		return unix.ENAMETOOLONG
+		return unix.ENAMETOOLONG // as Mkdir; the kernel has no limit here
 	}
-	if op.child(nname) != nil {
+	if srcFile {
+		return unix.ENOTDIR // only containers are renamed
+	}
+	if np != op {
+		return unix.EIO
+	}
+	if dst != nil {
 		return unix.EEXIST
-	}
-	if op.file(nname) != nil || nname == "." || nname == ".." {
-		return unix.ENOTDIR
 	}
 	src.setName(nname)
 	kids := op.Children()
 	slices.SortFunc(kids, func(a, b *Container) int { return strings.Compare(a.Name(), b.Name()) })
 	op.kids.Store(&kids)
 	return nil
+}
+
+// normalName reports whether name is a name in a directory: not empty (the
+// root), ".", or "..".
+func normalName(name string) bool {
+	return name != "" && name != "." && name != ".."
+}
+
+// isAncestorOf reports whether c is k or one of k's ancestors.
+func (c *Container) isAncestorOf(k *Container) bool {
+	for ; k != nil; k = k.parent {
+		if k == c {
+			return true
+		}
+	}
+	return false
 }
 
 // splitPath splits "/a/b" into "/a" and "b", and "/" into "/" and "".

@@ -149,6 +149,25 @@ func TestRename(t *testing.T) {
 		{"/nope/a", "/nope/b", unix.ENOENT},
 		{"/", "/q", unix.EBUSY},
 		{"/a", "/a", nil},
+		{"/a/c", "/a/c", nil},
+		// Where several rules apply, the kernel's order (checked on a
+		// live hierarchy).
+		{"/a/c", "/x\ny", unix.EINVAL},
+		{"/a", "/b/x\ny", unix.EINVAL},
+		{"/tasks", "/x\ny", unix.EINVAL},
+		{"/a/c", "/tasks", unix.ENOTDIR},
+		{"/a/c", "/b", unix.EIO},
+		{"/tasks", "/b/x", unix.ENOTDIR},
+		{"/tasks", "/notify_on_release", unix.ENOTDIR},
+		{"/tasks", "/b", unix.EISDIR},
+		{"/a", "/.", unix.EBUSY},
+		{"/a", "/..", unix.EBUSY},
+		{"/a/..", "/z", unix.EBUSY},
+		{"/a", "/a/c", unix.EINVAL},
+		{"/a", "/a/c/z", unix.EINVAL},
+		{"/a/c", "/a", unix.ENOTEMPTY},
+		{"/a", "/tasks/x", unix.ENOTDIR},
+		{"/a", "/nope/x", unix.ENOENT},
 	} {
 		err := h.Rename(tc.old, tc.new)
 		checkErrno(t, fmt.Sprintf("rename %q %q", tc.old, tc.new), err, tc.err)
