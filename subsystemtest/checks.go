@@ -6,15 +6,12 @@ import (
 	"github.com/taskcontainers/containers"
 )
 
-// The checks of the recorded callback sequence. They need the wrapper, so
-// they do nothing when the subsystem is registered directly. Most of what
-// they check is promised by the framework; they catch a framework that
+// The checks of the recorded callback sequence. Most of what they check is promised by the framework; they catch a framework that
 // breaks its promise as well as a subsystem that makes it (a state Create
 // returns twice, say), and they tell the subsystem's author exactly which
 // callbacks it got.
 
-// ownEvents returns the events of the subsystem under test and of the
-// refuser, by operation.
+// eventsByOp returns the recorded events by operation.
 func (e *env) eventsByOp() map[int][]event {
 	out := map[int][]event{}
 	for _, ev := range e.rec.snapshot() {
@@ -28,9 +25,6 @@ func (e *env) eventsByOp() map[int][]event {
 // container, when it is removed; never a root state) and that no callback
 // or file handler names a container or state after its Destroy.
 func (e *env) checkLifecycle() {
-	if e.w == nil {
-		return
-	}
 	type life struct {
 		c         *containers.Container
 		root      bool
@@ -117,9 +111,6 @@ func (e *env) checkArgs(rule Rule, op *opInfo, ev event) {
 // destination and the tasks that move, in that order; and no callback at
 // all when no task has to move.
 func (e *env) checkAttachOps() {
-	if e.w == nil {
-		return
-	}
 	byOp := e.eventsByOp()
 	for _, op := range e.ops {
 		if !op.attach {
@@ -207,9 +198,6 @@ func (e *env) checkAttachOps() {
 // checkForkExit checks that every task the kit made got exactly one Fork,
 // every task it ended exactly one Exit after it, and no other task either.
 func (e *env) checkForkExit() {
-	if e.w == nil {
-		return
-	}
 	forks := map[*containers.Task]int{}
 	exits := map[*containers.Task]int{}
 	var order []*containers.Task
@@ -257,9 +245,6 @@ func (e *env) checkForkExit() {
 // checkAttachOps), and Destroy of it if the Clone failed. It also fills in
 // the destination of each clone's attach for checkAttachOps.
 func (e *env) checkCloneOps() {
-	if e.w == nil {
-		return
-	}
 	byOp := e.eventsByOp()
 	for _, op := range e.ops {
 		if !op.clone {

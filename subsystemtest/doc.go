@@ -48,15 +48,9 @@
 // subsystem. Interfaces lists what the subsystem itself implements, and Run
 // logs it.
 //
-// The wrapper has an Unwrap method returning the subsystem, so that the
-// subsystem's own lookups (Container.State, Task.State with itself as
-// argument) can find its states if the framework follows Unwrap. If it does
-// not, the kit registers the subsystem as it is: the rules then check
-// everything they can see from outside (results, errors, files, and panics,
-// recovered where the kit calls the framework after they unwound through
-// it; the kit moves tasks by writing tasks files, whose writes release the
-// System's lock even then) but not the order of the callbacks, and Run
-// says so in its log.
+// The wrapper has an Unwrap method returning the subsystem, which the
+// framework follows, so the subsystem's own lookups (Container.State and
+// Task.State with itself as argument) find its states as usual.
 //
 // # The rules
 //

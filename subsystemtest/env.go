@@ -8,15 +8,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/taskcontainers/containers"
 )
 
 // env is the throwaway world of one rule's scenario: a System with the
-// subsystem under test (wrapped, when the framework can see through the
-// wrapper) and the refuser, one hierarchy holding both, the tasks the kit
+// subsystem under test (wrapped) and the refuser, one hierarchy holding both, the tasks the kit
 // made, and what it found. It is used by one goroutine, except for the
 // recorder, which callbacks may reach from others.
 type env struct {
@@ -26,8 +24,7 @@ type env struct {
 	name  string
 
 	rec *recorder
-	w   *wrapper             // nil when the subsystem is registered directly
-	reg containers.Subsystem // what the kit registered: w, or the subsystem itself
+	w   *wrapper // registered in the subsystem's place
 	ref *refuser
 	sys *containers.System
 	h   *containers.Hierarchy
@@ -94,48 +91,6 @@ func (e *env) note(format string, args ...any) {
 	e.notes = append(e.notes, fmt.Sprintf(format, args...))
 }
 
-var (
-	unwrapOnce sync.Once
-	unwrapOK   bool
-)
-
-// probeSubsystem is a minimal subsystem for finding out whether the
-// framework resolves a wrapped subsystem's state lookups.
-type probeSubsystem struct{}
-
-type probeState struct{ containers.CSS }
-
-func (*probeSubsystem) Name() string { return "probe" }
-func (*probeSubsystem) Create(*containers.Container) (containers.State, error) {
-	return &probeState{}, nil
-}
-func (*probeSubsystem) Destroy(*containers.Container, containers.State) {}
-
-// useWrapper decides whether the kit registers the subsystem through the
-// wrapper; the package's tests replace it to cover both ways.
-var useWrapper = frameworkUnwraps
-
-// frameworkUnwraps reports whether Container.State finds the state of a
-// subsystem registered through a wrapper when given the wrapped value.
-// Subsystems look their own state up that way (the parent's state in
-// Create, say), so the kit wraps only if it works.
-func frameworkUnwraps() bool {
-	unwrapOnce.Do(func() {
-		p := &probeSubsystem{}
-		sys, err := containers.New([]containers.Subsystem{newWrapper(p, p.Name(), nil)})
-		if err != nil {
-			return
-		}
-		defer sys.Close(context.Background())
-		h, err := sys.MountString(p.Name())
-		if err != nil {
-			return
-		}
-		unwrapOK = h.Root().State(p) != nil
-	})
-	return unwrapOK
-}
-
 // safely runs f, reporting a panic as a violation; it reports whether f
 // returned normally.
 func (e *env) safely(what string, f func()) (ok bool) {
@@ -163,18 +118,7 @@ func (e *env) start() bool {
 	if !e.safely("Name()", func() { e.name = e.inner.Name() }) {
 		return false
 	}
-	e.reg = e.inner
-	if useWrapper() {
-		e.w = newWrapper(e.inner, e.name, e.rec)
-		e.reg = e.w
-	} else {
-		if e.rule == RuleRegister {
-			e.note("the framework does not resolve state lookups through a wrapper (Unwrap): the subsystem is registered as it is, panics are recovered where the kit calls the framework, and the order of callbacks is not checked")
-		}
-		if fp, ok := e.inner.(containers.FileProvider); ok {
-			e.safely("Files()", func() { e.files = fp.Files() })
-		}
-	}
+	e.w = newWrapper(e.inner, e.name, e.rec)
 	refName := "sstest_refuser"
 	if e.name == refName {
 		refName = "sstest_refuser2"
@@ -182,11 +126,9 @@ func (e *env) start() bool {
 	e.ref = &refuser{name: refName, rec: e.rec}
 	var err error
 	ok := e.safely("New (the subsystem's Files or root Create)", func() {
-		e.sys, err = containers.New([]containers.Subsystem{e.reg, e.ref})
+		e.sys, err = containers.New([]containers.Subsystem{e.w, e.ref})
 	})
-	if e.w != nil {
-		e.files = e.w.capturedFiles()
-	}
+	e.files = e.w.capturedFiles()
 	for _, f := range e.files {
 		e.fileNames[f.Name] = true
 	}
@@ -261,8 +203,9 @@ func (e *env) drainPanics(during string) {
 }
 
 // do runs one operation of the kit: it numbers it for the recorded
-// events, recovers a panic that escaped the framework (when the subsystem
-// is not wrapped), and reports the panics recovered meanwhile.
+// events, reports the panics the wrapper recovered meanwhile, and recovers
+// a panic that escaped anyway (from the framework itself, or from a
+// subsystem's goroutine that called it).
 func (e *env) do(what string, f func() error) (err error) {
 	e.lastOp = e.rec.begin()
 	defer func() {
@@ -417,9 +360,8 @@ func (e *env) moving(dst *containers.Container, t *containers.Task, process bool
 }
 
 // attach moves t (its process, if process) to dst by writing its ID to
-// dst's tasks (cgroup.procs) file, as a host would; the write path, unlike
-// Container.Attach, releases the System's lock even if a callback panics.
-// It returns the error, and records whether the subsystem accepted.
+// dst's tasks (cgroup.procs) file, as a shell would. It returns the error,
+// and counts whether the subsystem accepted.
 func (e *env) attach(dst *containers.Container, t *containers.Task, process bool) error {
 	if dst == nil || t == nil {
 		return errors.New("no container or task")

@@ -22,19 +22,17 @@ func (e *env) ruleRegister() {
 	if e.safely("Name()", func() { again = e.inner.Name() }) && again != e.name {
 		e.fail("Name() returned %q, then %q: the name must not change", e.name, again)
 	}
-	if e.w != nil {
-		var roots int
-		for _, ev := range e.rec.snapshot() {
-			if ev.ss == e.name && ev.kind == evCreate && ev.c.Parent() == nil {
-				roots++
-			}
-		}
-		if roots != 1 {
-			e.fail("Create was called %d times for a root at New, want once", roots)
+	var roots int
+	for _, ev := range e.rec.snapshot() {
+		if ev.ss == e.name && ev.kind == evCreate && ev.c.Parent() == nil {
+			roots++
 		}
 	}
-	if e.h.Root().State(e.reg) == nil {
-		e.fail("the root of the mounted hierarchy has no state of the subsystem")
+	if roots != 1 {
+		e.fail("Create was called %d times for a root at New, want once", roots)
+	}
+	if e.h.Root().State(e.inner) == nil {
+		e.fail("the root of the mounted hierarchy has no state of the subsystem, looked up by the subsystem's own value")
 	}
 }
 
@@ -498,16 +496,14 @@ func (e *env) ruleCancelAttach() {
 	e.tryAttach(root, t1, true)
 	e.rmdir(a, "after its tasks left")
 	e.checkAttachOps()
-	if e.w != nil {
-		cancels := 0
-		for _, ev := range e.rec.snapshot() {
-			if ev.ss == e.name && ev.kind == evCancelAttach {
-				cancels++
-			}
+	cancels := 0
+	for _, ev := range e.rec.snapshot() {
+		if ev.ss == e.name && ev.kind == evCancelAttach {
+			cancels++
 		}
-		if cancels == 0 {
-			e.note("the subsystem refused every attach itself, so CancelAttach was never exercised; Options.Setup can prepare containers to accept tasks")
-		}
+	}
+	if cancels == 0 {
+		e.note("the subsystem refused every attach itself, so CancelAttach was never exercised; Options.Setup can prepare containers to accept tasks")
 	}
 }
 

@@ -9,50 +9,26 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/taskcontainers/containers"
-	"github.com/taskcontainers/containers/debugsub"
 	"golang.org/x/sys/unix"
 )
 
-// bothWays runs f with the subsystem registered directly and through the
-// wrapper, whatever the framework supports.
-func bothWays(t *testing.T, f func(t *testing.T)) {
-	for _, wrapped := range []bool{false, true} {
-		name := "direct"
-		if wrapped {
-			name = "wrapped"
-		}
-		t.Run(name, func(t *testing.T) {
-			old := useWrapper
-			useWrapper = func() bool { return wrapped }
-			t.Cleanup(func() { useWrapper = old })
-			f(t)
-		})
-	}
-}
-
 func TestGoodPasses(t *testing.T) {
-	bothWays(t, func(t *testing.T) {
-		if err := opts.Check(func() containers.Subsystem { return good{newCore(bugNone)} }); err != nil {
-			t.Errorf("Check of the correct fake:\n%v", err)
-		}
-		opts.Run(t, func(*testing.T) containers.Subsystem { return good{newCore(bugNone)} })
-	})
+	if err := opts.Check(func() containers.Subsystem { return good{newCore(bugNone)} }); err != nil {
+		t.Errorf("Check of the correct fake:\n%v", err)
+	}
+	opts.Run(t, func(*testing.T) containers.Subsystem { return good{newCore(bugNone)} })
 }
 
 func TestMinimalPasses(t *testing.T) {
-	bothWays(t, func(t *testing.T) {
-		Run(t, func(*testing.T) containers.Subsystem { return &minimal{} })
-	})
+	Run(t, func(*testing.T) containers.Subsystem { return &minimal{} })
 }
 
 // Without Setup the fake refuses every attach to a child; that is
 // legitimate, and the rules still hold.
 func TestRefusingPasses(t *testing.T) {
-	bothWays(t, func(t *testing.T) {
-		if err := Check(func() containers.Subsystem { return good{newCore(bugNone)} }); err != nil {
-			t.Errorf("Check of the correct fake without Setup:\n%v", err)
-		}
-	})
+	if err := Check(func() containers.Subsystem { return good{newCore(bugNone)} }); err != nil {
+		t.Errorf("Check of the correct fake without Setup:\n%v", err)
+	}
 }
 
 func TestBrokenFakesAreCaught(t *testing.T) {
@@ -109,29 +85,27 @@ func TestBrokenFakesAreCaught(t *testing.T) {
 		{"nil subsystem", func() containers.Subsystem { return nil }, RuleRegister,
 			[]string{"nil Subsystem"}},
 	}
-	bothWays(t, func(t *testing.T) {
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				err := opts.Check(tt.new)
-				if err == nil {
-					t.Fatalf("Check found nothing")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := opts.Check(tt.new)
+			if err == nil {
+				t.Fatalf("Check found nothing")
+			}
+			vs := Violations(err)
+			if len(vs) == 0 {
+				t.Fatalf("Check returned %v, with no *Violation in it", err)
+			}
+			for _, v := range vs {
+				if v.Rule != tt.rule {
+					continue
 				}
-				vs := Violations(err)
-				if len(vs) == 0 {
-					t.Fatalf("Check returned %v, with no *Violation in it", err)
+				if !slices.ContainsFunc(tt.want, func(s string) bool { return !strings.Contains(v.Msg, s) }) {
+					return
 				}
-				for _, v := range vs {
-					if v.Rule != tt.rule {
-						continue
-					}
-					if !slices.ContainsFunc(tt.want, func(s string) bool { return !strings.Contains(v.Msg, s) }) {
-						return
-					}
-				}
-				t.Errorf("no %s violation mentions all of %q; got:\n%v", tt.rule, tt.want, err)
-			})
-		}
-	})
+			}
+			t.Errorf("no %s violation mentions all of %q; got:\n%v", tt.rule, tt.want, err)
+		})
+	}
 }
 
 func fake(b bug) func() containers.Subsystem {
@@ -421,9 +395,6 @@ func TestWrapperRecoversPanics(t *testing.T) {
 // The scenarios exercise every callback and handler of the correct fake
 // (seen through the wrapper), so the sequence checks are not vacuous.
 func TestScenariosExerciseEveryCallback(t *testing.T) {
-	old := useWrapper
-	useWrapper = func() bool { return true }
-	t.Cleanup(func() { useWrapper = old })
 	seen := map[string]int{}
 	for _, rule := range Rules() {
 		e := newEnv(rule, opts, good{newCore(bugNone)})
@@ -446,14 +417,4 @@ func TestScenariosExerciseEveryCallback(t *testing.T) {
 			t.Errorf("no scenario called %s", k)
 		}
 	}
-}
-
-// The debug subsystem looks no state up by itself, so it can be checked
-// through the wrapper, with the callback sequence, whatever the framework
-// supports.
-func TestDebugSubsystemWrapped(t *testing.T) {
-	old := useWrapper
-	useWrapper = func() bool { return true }
-	t.Cleanup(func() { useWrapper = old })
-	Run(t, func(*testing.T) containers.Subsystem { return debugsub.New() })
 }
