@@ -73,8 +73,8 @@ func (c *Container) AttachProcess(t *Task) error {
 func (c *Container) attach(t *Task, process bool) error {
 	sys := c.h.sys
 	sys.mu.Lock()
+	defer sys.mu.Unlock() // also if a callback panics
 	err := sys.attachLocked(c, t, process)
-	sys.mu.Unlock()
 	if err != nil {
 		return pathError("attach", c.Path(), err)
 	}

@@ -117,3 +117,41 @@ func TestInvariantsAfterSequence(t *testing.T) {
 		}
 	}
 }
+
+type namedFiles struct {
+	name  string
+	files []containers.File
+}
+
+type plainState struct{ containers.CSS }
+
+func (n *namedFiles) Name() string { return n.name }
+func (n *namedFiles) Create(*containers.Container) (containers.State, error) {
+	return &plainState{}, nil
+}
+func (n *namedFiles) Destroy(*containers.Container, containers.State) {}
+func (n *namedFiles) Files() []containers.File                        { return n.files }
+
+// TestFileNameClashesCoreFile: a subsystem named "cgroup" cannot shadow
+// cgroup.procs with a file "procs".
+func TestFileNameClashesCoreFile(t *testing.T) {
+	ss := &namedFiles{name: "cgroup", files: []containers.File{{
+		Name: "procs", ReadUint: func(*containers.FileContext) uint64 { return 42 },
+	}}}
+	if _, err := containers.New([]containers.Subsystem{ss}); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("New with a file shadowing cgroup.procs: %v, want EINVAL", err)
+	}
+}
+
+// TestForeignHierarchy: a hierarchy of another System has no container of
+// a task.
+func TestForeignHierarchy(t *testing.T) {
+	var log callLog
+	sys1, _ := newSystem(t, &log, "a", "b")
+	sys2, _ := newSystem(t, &log)
+	h1 := must(sys1.MountString("b"))
+	task := must(sys2.NewTask(1))
+	if c := task.Container(h1); c != nil {
+		t.Errorf("container in a foreign hierarchy: %v", c)
+	}
+}

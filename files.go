@@ -116,7 +116,7 @@ func checkFiles(ssName string, files []File) ([]File, error) {
 	seen := make(map[string]bool)
 	for _, f := range files {
 		bad := f.Name == "" || len(f.Name) > 64 || strings.ContainsAny(f.Name, "/\x00\n") ||
-			f.Name == "." || f.Name == ".." || seen[f.Name] || isCoreFile(f.Name) ||
+			f.Name == "." || f.Name == ".." || seen[f.Name] || isCoreFile(f.Name) || isCoreFile(ssName+"."+f.Name) ||
 			f.MaxWriteSize < 0 || (f.RootOnly && f.ChildOnly)
 		readers := countNonNil(f.ReadUint != nil, f.ReadInt != nil, f.Read != nil)
 		writers := countNonNil(f.WriteUint != nil, f.WriteInt != nil, f.Write != nil)

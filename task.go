@@ -58,8 +58,11 @@ func (t *Task) TGID() TaskID { return t.tgid }
 func (t *Task) Exited() bool { return t.exited.Load() }
 
 // Container returns the container of h that t is in (h's root for an exited
-// task, or if h is not alive).
+// task, or if h is not alive), or nil if h belongs to another System.
 func (t *Task) Container(h *Hierarchy) *Container {
+	if h == nil || h.sys != t.sys {
+		return nil
+	}
 	return t.group.Load().container(h)
 }
 
