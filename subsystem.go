@@ -75,7 +75,10 @@ type Attacher interface {
 // not (the kernel's fork callback), in subsystem ID order. The task is
 // already in its parent's containers (their Tasks list it), but not yet
 // visible to lookups by ID. Fork runs without the structure lock and cannot
-// fail.
+// fail. For a new thread (ForkThread) it runs under its process's
+// thread-group lock, which a whole-process attach waits for while holding
+// the structure lock: like every callback, Fork must not call the System's
+// mutating methods.
 type Forker interface {
 	Fork(t *Task)
 }

@@ -273,6 +273,11 @@ func (sys *System) Close(ctx context.Context) error {
 	sys.mu.Unlock()
 	if !first {
 		select {
+		case <-sys.closeDone: // the first Close is over, whatever ctx says
+			return nil
+		default:
+		}
+		select {
 		case <-sys.closeDone:
 			return nil
 		case <-ctx.Done():
