@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"sync/atomic"
@@ -44,12 +45,12 @@ func (counter) Files() []containers.File {
 }
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Stdout); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run() error {
+func run(out io.Writer) error {
 	released := make(chan string, 4)
 	sys, err := containers.New([]containers.Subsystem{counter{}},
 		containers.WithReleaseFunc(func(h *containers.Hierarchy, path string) { released <- path }))
@@ -91,26 +92,26 @@ func run() error {
 	if err := batch.Attach(worker); err != nil {
 		return err
 	}
-	show(h)
+	show(out, h)
 
 	if err := sys.Exit(worker); err != nil { // /batch is empty: released
 		return err
 	}
-	fmt.Println("released:", <-released)
+	fmt.Fprintln(out, "released:", <-released)
 
 	err = h.Root().Rmdir()
-	fmt.Println("rmdir /:", err)
-	show(h)
+	fmt.Fprintln(out, "rmdir /:", err)
+	show(out, h)
 	return nil
 }
 
 // show prints the hierarchy as a tree with each container's tasks.
-func show(h *containers.Hierarchy) {
+func show(out io.Writer, h *containers.Hierarchy) {
 	var walk func(c *containers.Container, depth int)
 	walk = func(c *containers.Container, depth int) {
 		tasks, _ := c.ReadFile("tasks")
 		moves, _ := c.ReadFile("counter.moves")
-		fmt.Fprintf(os.Stdout, "%*s%-8s moves=%s tasks=%q\n", depth*2, "", c.Path(), trim(moves), tasks)
+		fmt.Fprintf(out, "%*s%-8s moves=%s tasks=%q\n", depth*2, "", c.Path(), trim(moves), tasks)
 		for _, k := range c.Children() {
 			walk(k, depth+1)
 		}
