@@ -156,6 +156,20 @@ func (t *groupTable) find(key *groupKey) *cssGroup {
 // get takes a reference on a group the caller knows to be alive.
 func (g *cssGroup) get() { g.refs.Add(1) }
 
+// tryGet takes a reference unless the group is dying (no reference left),
+// and reports whether it did.
+func (g *cssGroup) tryGet() bool {
+	for {
+		v := g.refs.Load()
+		if v <= 0 {
+			return false
+		}
+		if g.refs.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
 // put drops a reference. The drop to zero happens under the table lock, so
 // a concurrent find can never revive a dying group; above one, no lock is
 // taken. When a container loses its last group it may be released.

@@ -43,8 +43,11 @@
 //     take it.
 //  2. a process's thread-group lock: held by a whole-process attach and
 //     by ForkThread and Exit of a thread of that process.
-//  3. Task.mu: a task's group pointer changes only under it (attach, exit),
-//     and Fork reads the parent's group under it.
+//  3. Task.mu: an attach switches a task's group under it, after checking
+//     that the task has not exited; Exit marks the task exited under it,
+//     after which only Exit itself changes the group. Fork takes no task
+//     lock: it reads the parent's group and takes a reference unless the
+//     group is dying (then the parent has moved on, and Fork reads again).
 //  4. the group table's lock (css_set_lock): the table of css_groups and
 //     each container's set of groups; a group's last reference is dropped
 //     under it, so a lookup never revives a dying group.

@@ -213,23 +213,28 @@ func (sys *System) newTask(op string, parent *Task, id TaskID, thread bool) (*Ta
 		tg.mu.Lock() // no whole-process attach may miss the new thread
 	}
 	g := sys.groups.def
-	if parent != nil {
-		parent.mu.Lock()
+	if parent == nil {
+		g.get() // the default group is never freed
+	} else {
+		// Take a reference on the group the parent is in at this instant,
+		// without its lock: a group the parent has just left may be dying,
+		// and tryGet refuses it; then the parent is elsewhere already.
+		for {
+			g = parent.group.Load()
+			if g.tryGet() {
+				break
+			}
+		}
 		if parent.exited.Load() {
-			parent.mu.Unlock()
+			sys.groups.put(g)
 			if tg != nil {
 				tg.mu.Unlock()
 			}
 			sys.tasks.remove(child)
 			return nil, pathError(op, taskPath(parent.id), unix.ESRCH)
 		}
-		g = parent.group.Load()
 	}
-	g.get() // the parent holds a reference (or g is the default): g is alive
 	child.group.Store(g)
-	if parent != nil {
-		parent.mu.Unlock()
-	}
 	// Link first, then call the Fork callbacks (as today's kernel does): a
 	// concurrent change that walks the group's tasks either sees the child
 	// or happened before its callback, which then sees the change.
@@ -299,11 +304,11 @@ func (sys *System) Exit(t *Task) error {
 		}
 		tg.mu.Unlock()
 	}
-	t.mu.Lock()
+	// No attach changes t's group once it is marked exited (they check
+	// under t.mu), so it needs no lock now.
 	g := t.group.Load()
 	g.unlink(t)
 	t.group.Store(sys.groups.def) // exited tasks hold no reference
-	t.mu.Unlock()
 	sys.groups.put(g)
 	return nil
 }
