@@ -3,25 +3,49 @@
 // drive the library the way a shell script drives the kernel's cgroup v1
 // file system, printing what such a script would print on the kernel.
 //
-// The language is specified in cgsh.md, which is the contract; in short:
+// # Usage
 //
 //	cgsh [-cpus LIST -mems LIST] [-c 'LINE; LINE' | FILE]
 //
-//	mount -t cgroup [-o OPTS] SOURCE DIR   umount DIR
-//	mkdir [-p] DIR    rmdir DIR    ls DIR    cat FILE
-//	echo [-n] WORDS > FILE
-//	spawn ID    fork PARENT CHILD    kill ID    sleep MS
+// cgsh runs the lines of FILE, or those of -c (";" separates them), or
+// those of standard input, writing the prompt "cgsh> " before each one
+// only when standard input is a terminal. The exit status is 0 when the
+// input was read to the end, whatever the commands did, and 2 for a usage
+// error or a script that cannot be read.
 //
-// Paths are absolute. Hierarchies are mounted on directories of the
-// script's choosing; /proc/cgroups and /proc/ID/cgroup are virtual files.
-// A command that fails prints "error: NAME" with the symbolic name of the
-// errno the kernel would return, a line that is not a command prints
-// "error: syntax: " and the line (without the blanks around it); both go to
-// standard output, in order with what cat and ls print, and the script goes
-// on. The exit status is 0 when the input was read to the end, and 2 for a
-// usage error or an unreadable script. A prompt "cgsh> " is written only
-// when standard input is a terminal. The subsystems are registered in one
-// place, newSubsystems.
+// # Language
+//
+// One command per line. Blank lines and lines whose first non-blank
+// character is "#" are skipped. Words are separated by spaces or tabs;
+// there is no quoting, globbing or variable expansion. Paths are absolute.
+//
+//	mount -t cgroup [-o OPTS] SOURCE DIR
+//	        mount the hierarchy that OPTS finds or makes on DIR. OPTS is the
+//	        kernel's list: subsystem names, none, all, name=N, noprefix,
+//	        release_agent=PATH, clone_children; without -o, all. The same
+//	        options again give the same hierarchy, visible at DIR too.
+//	umount DIR      unmount the hierarchy mounted at DIR
+//	mkdir [-p] DIR  make a container (-p: and its missing parents)
+//	rmdir DIR       remove a container
+//	ls DIR          list control files and child containers, one name a
+//	                line, sorted bytewise
+//	cat FILE        print the file as read; /proc/cgroups and
+//	                /proc/ID/cgroup are virtual files
+//	echo [-n] WORDS > FILE
+//	                write the words (joined by one space) and "\n" (not
+//	                with -n): nothing but "\n" for no words
+//	spawn ID        a task that already exists: in every root
+//	fork PARENT CHILD
+//	                task CHILD is forked from PARENT, in its containers
+//	kill ID         task ID exits
+//	sleep MS        wait MS milliseconds (for asynchronous release agents)
+//
+// ls and cat print what they read; other commands print nothing when they
+// succeed. A command that fails prints one line "error: NAME", with the
+// symbolic name of the errno the kernel would return (EBUSY, ENOENT, ...),
+// and a line that is not a command prints "error: syntax: " and the line
+// (without the blanks around it). Both go to standard output, in order with
+// what cat and ls print, and the script goes on.
 //
 // # The name space
 //
@@ -35,7 +59,7 @@
 //     made for the script's mounts). mount accepts any host directory;
 //     mkdir of an existing one gives EEXIST and mkdir -p passes it; umount
 //     of one that is not a mount point gives EINVAL; every other use of a
-//     path outside every mounted hierarchy gives ENOENT, as cgsh.md says,
+//     path outside every mounted hierarchy gives ENOENT, as the language says,
 //     where the kernel would list or change a real directory.
 //   - The same hierarchy mounted at two directories is visible at both.
 //     Mounting a hierarchy on a directory where another one is mounted
@@ -84,7 +108,7 @@
 //     "-e" included, are written as they are.
 //   - ls lists control files and child containers together, sorted
 //     bytewise (the order of "LC_ALL=C ls"). ls of a file gives ENOTDIR,
-//     as cgsh.md says, where ls(1) would print the name.
+//     as the language says, where ls(1) would print the name.
 //   - /proc holds "cgroups" and a directory per live task ID (its
 //     canonical decimal form only, as procfs), holding "cgroup"; ls shows
 //     them. Writing /proc/cgroups gives EIO and /proc/ID/cgroup EINVAL (both
@@ -104,9 +128,10 @@
 //     cgsh waits (up to 10 s) for the notifications queued so far to be
 //     delivered and their agents to exit, then closes the System.
 //
-// Subsystems: newSubsystems is the one place that lists them: cpuset,
-// cpuacct and debug (the debugsub package), with IDs 0, 1 and 2. Their
-// roots model the host (topology.Host, and for cpuset the host kernel's
+// # Subsystems
+//
+// newSubsystems is the one place that lists them: cpuset, cpuacct and
+// debug (the debugsub package), with IDs 0, 1 and 2. Their roots model the host (topology.Host, and for cpuset the host kernel's
 // limits) unless -cpus and -mems give the machine's online CPUs and memory
 // nodes as lists ("0-3,5", the kernel's list format); either flag alone
 // replaces only its half of the host's topology, and both come before the
@@ -114,4 +139,22 @@
 // at zero; cpuset's affinity hook only records (task IDs are not real
 // threads); debug's current_css_set files, which show the reading task's
 // group on the kernel, are read with no task, since cgsh is not one.
+//
+// # Known differences from the kernel
+//
+// They come from the library, which cgsh shows as it is: rmdir is
+// synchronous (the kernel removes a container asynchronously, so a remount
+// or an umount right after an rmdir can still see it: EBUSY, or a
+// hierarchy that outlives its umount); a container name longer than 255
+// bytes gives ENAMETOOLONG (today's kernel takes it); and a release
+// notification for a container removed before it is delivered is dropped,
+// where the kernel still runs the agent for it.
+//
+// # Tests
+//
+// testdata/*.cgsh are golden scripts: their transcripts (each command and
+// what it printed) are in the .golden files ("go test -update" rewrites
+// them). testdata/kernel/*.cgsh run, as root where cgroup v1 is available,
+// both on cgsh and on the kernel (on named hierarchies of the test's own,
+// with real processes as tasks), and what each command prints must match.
 package main
