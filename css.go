@@ -64,7 +64,7 @@ func (s *CSS) Put() {
 		return
 	}
 	if s.refs.Add(-1) == 0 {
-		if c := s.container.Load(); c != nil {
+		if c := s.container.Load(); c != nil && c.notify.Load() {
 			c.checkRelease()
 		}
 	}
