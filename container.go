@@ -251,7 +251,6 @@ func (sys *System) rmdirLocked(c *Container) error {
 	for _, id := range b.ids {
 		sys.subsys[id].ss.Destroy(c, c.css[id].Load().state)
 	}
-	sys.rel.forget(c)
 	p.checkRelease()
 	sys.maybeDestroyLocked(c.h)
 	return nil

@@ -83,17 +83,6 @@ func (r *releaser) queue(c *Container) {
 	}
 }
 
-// forget drops c from the queue: it was removed. A delivery of c already
-// under way finds it removed and does nothing.
-func (r *releaser) forget(c *Container) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.pending[c] {
-		delete(r.pending, c) // its list entry is now stale
-		r.cond.Broadcast()
-	}
-}
-
 // nextLocked takes the oldest pending container that is not being
 // delivered, or returns nil. It drops stale entries as it goes.
 func (r *releaser) nextLocked() *Container {
@@ -147,16 +136,14 @@ func (r *releaser) work() {
 }
 
 // deliver starts the exec agent for c and tells the release function,
-// unless c was removed meanwhile or Close has given up waiting. The path
-// and agent are read under the structure lock, so that a rename cannot
-// tear the path and the notification names the container as it is now.
+// unless Close has given up waiting. A container removed after it was
+// queued is still told, with the path it had, as today's kernel still runs
+// the agent for a container removed right after it emptied. The path and
+// agent are read under the structure lock, so that a rename cannot tear the
+// path and the notification names the container as it is now.
 func (r *releaser) deliver(c *Container) {
 	sys := r.sys
 	sys.mu.Lock()
-	if c.removed.Load() {
-		sys.mu.Unlock()
-		return
-	}
 	h, path, agent := c.h, c.Path(), c.h.ReleaseAgent()
 	sys.mu.Unlock()
 	r.exec(h, agent, path)

@@ -455,6 +455,20 @@ func TestReleaseTriggers(t *testing.T) {
 		},
 		want: [][]string{{"/job"}, nil},
 	}, {
+		name: "emptied, then removed before the delivery: still told (as today's kernel)",
+		run: func(e *relEnv) {
+			e.mkdir("/p")
+			e.notify("/p", true)
+			e.mkdir("/p/job")
+			t := e.task(10)
+			e.move(t, "/p/job")
+			e.exit(t)
+			e.rmdir("/p/job") // the parent is empty too now
+			e.rmdir("/p")
+			e.step()
+		},
+		want: [][]string{{"/p", "/p/job"}},
+	}, {
 		name: "a task in two notifying containers of two hierarchies exits",
 		run: func(e *relEnv) {
 			h2, err := e.sys.MountString("none,name=other")
