@@ -145,10 +145,8 @@
 // They come from the library, which cgsh shows as it is: rmdir is
 // synchronous (the kernel removes a container asynchronously, so a remount
 // or an umount right after an rmdir can still see it: EBUSY, or a
-// hierarchy that outlives its umount); a container name longer than 255
-// bytes gives ENAMETOOLONG (today's kernel takes it); and a release
-// notification for a container removed before it is delivered is dropped,
-// where the kernel still runs the agent for it.
+// hierarchy that outlives its umount); and a container name longer than 255
+// bytes gives ENAMETOOLONG (today's kernel takes it).
 //
 // # Tests
 //
