@@ -446,67 +446,78 @@ func BenchmarkTaskMemory(b *testing.B) {
 }
 
 // BenchmarkCPUAcctRootUsage reads cpuacct.usage at the root of a hierarchy
-// of N leaf containers, each with a charged task, while another goroutine
-// moves a task back and forth between two leaves (existing groups) without
-// pause. Budget: O(1) (the same ns/op at 10 and 10 000 containers), and
-// reads never stall Attach: attach-ns, the mover's mean time per move during
-// the reads, stays near BenchmarkAttach/hierarchies=1.
+// of N leaf containers, each with a charged task. With mover=true another
+// goroutine moves a task back and forth between two leaves (existing
+// groups) without pause while the reads run. Budget: O(1) (the same ns/op at
+// 10 and 10 000 containers), and reads never stall Attach: attach-ns, the
+// mover's mean time per move during the reads, stays near
+// BenchmarkAttach/hierarchies=1.
 func BenchmarkCPUAcctRootUsage(b *testing.B) {
 	for _, n := range []int{10, 10_000} {
-		b.Run(fmt.Sprintf("containers=%d", n), func(b *testing.B) {
-			acct := cpuacct.New()
-			sys := must(containers.New([]containers.Subsystem{acct}))
-			b.Cleanup(func() { sys.Close(context.Background()) })
-			h := must(sys.MountString(cpuacct.Name))
-			leaves := benchTree(b, h.Root(), n)
-			for i, c := range leaves {
-				t := must(sys.NewTask(containers.TaskID(10 + i)))
-				benchAttachAll(b, t, c)
-				if err := acct.Charge(t, 0, time.Microsecond, time.Microsecond); err != nil {
-					b.Fatal(err)
+		for _, mover := range []bool{false, true} {
+			b.Run(fmt.Sprintf("containers=%d/mover=%v", n, mover), func(b *testing.B) {
+				benchCPUAcctRootUsage(b, n, mover)
+			})
+		}
+	}
+}
+
+func benchCPUAcctRootUsage(b *testing.B, n int, mover bool) {
+	acct := cpuacct.New()
+	sys := must(containers.New([]containers.Subsystem{acct}))
+	b.Cleanup(func() { sys.Close(context.Background()) })
+	h := must(sys.MountString(cpuacct.Name))
+	leaves := benchTree(b, h.Root(), n)
+	for i, c := range leaves {
+		t := must(sys.NewTask(containers.TaskID(10 + i)))
+		benchAttachAll(b, t, c)
+		if err := acct.Charge(t, 0, time.Microsecond, time.Microsecond); err != nil {
+			b.Fatal(err)
+		}
+	}
+	task := must(sys.NewTask(1))
+	benchAttachAll(b, task, leaves[0])
+	dst := [2]*containers.Container{leaves[1], leaves[0]}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var moves int64
+	var moving time.Duration
+	if mover {
+		go func() {
+			defer close(done)
+			start := time.Now()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					moving, moves = time.Since(start), int64(i)
+					return
+				default:
+				}
+				if err := dst[i&1].Attach(task); err != nil {
+					b.Error(err)
+					moving, moves = time.Since(start), int64(i)
+					return
 				}
 			}
-			mover := must(sys.NewTask(1))
-			benchAttachAll(b, mover, leaves[0])
-			dst := [2]*containers.Container{leaves[1], leaves[0]}
-			stop := make(chan struct{})
-			done := make(chan struct{})
-			var moves int64
-			var moving time.Duration
-			go func() {
-				defer close(done)
-				start := time.Now()
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						moving, moves = time.Since(start), int64(i)
-						return
-					default:
-					}
-					if err := dst[i&1].Attach(mover); err != nil {
-						b.Error(err)
-						moving, moves = time.Since(start), int64(i)
-						return
-					}
-				}
-			}()
-			root := h.Root()
-			want := []byte(fmt.Sprint(2*n*int(time.Microsecond), "\n"))
-			b.ReportAllocs()
-			for b.Loop() {
-				data, err := root.ReadFile("cpuacct.usage")
-				if err != nil {
-					b.Fatal(err)
-				}
-				if string(data) != string(want) {
-					b.Fatalf("root usage %q, want %q", data, want)
-				}
-			}
-			close(stop)
-			<-done
-			if moves > 0 {
-				b.ReportMetric(float64(moving.Nanoseconds())/float64(moves), "attach-ns")
-			}
-		})
+		}()
+	} else {
+		close(done)
+	}
+	root := h.Root()
+	want := []byte(fmt.Sprint(2*n*int(time.Microsecond), "\n"))
+	b.ReportAllocs()
+	for b.Loop() {
+		data, err := root.ReadFile("cpuacct.usage")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if string(data) != string(want) {
+			b.Fatalf("root usage %q, want %q", data, want)
+		}
+	}
+	close(stop)
+	<-done
+	if moves > 0 {
+		b.ReportMetric(float64(moving.Nanoseconds())/float64(moves), "attach-ns")
 	}
 }
