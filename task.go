@@ -88,14 +88,14 @@ type taskTable struct {
 	shards [taskShards]struct {
 		mu sync.Mutex
 		m  map[TaskID]*Task
-		_  [40]byte // keep shards on their own cache lines
+		_  [48]byte // 64 bytes a shard: no two share a cache line
 	}
 }
 
 func (tt *taskTable) shard(id TaskID) *struct {
 	mu sync.Mutex
 	m  map[TaskID]*Task
-	_  [40]byte
+	_  [48]byte
 } {
 	return &tt.shards[uint32(id)%taskShards]
 }
