@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 )
@@ -117,6 +118,9 @@ type groupTable struct {
 	m   map[groupKey]*cssGroup
 	def *cssGroup // the default group: all roots
 	ids uint64    // the last group ID given; guarded by mu
+
+	// peak is the largest len(m) since m was last rebuilt; guarded by mu.
+	peak int
 }
 
 func (t *groupTable) init() {
@@ -142,6 +146,7 @@ func (t *groupTable) find(key *groupKey) *cssGroup {
 	g.id = t.ids
 	g.refs.Store(1)
 	t.m[*key] = g
+	t.peak = max(t.peak, len(t.m))
 	for _, c := range g.links {
 		if c.groups == nil {
 			c.groups = make(map[*cssGroup]struct{})
@@ -189,6 +194,7 @@ func (t *groupTable) put(g *cssGroup) {
 		return
 	}
 	delete(t.m, g.key)
+	t.shrinkLocked()
 	var emptied [4]*Container
 	n := emptied[:0]
 	for _, c := range g.links {
@@ -200,6 +206,19 @@ func (t *groupTable) put(g *cssGroup) {
 	t.mu.Unlock()
 	for _, c := range n {
 		c.checkRelease()
+	}
+}
+
+// shrinkLocked rebuilds the map once it holds a quarter of its peak, so that
+// the memory of a storm of groups goes back when they die (Go maps never
+// shrink). The copies cost O(1) amortised per deletion.
+func (t *groupTable) shrinkLocked() {
+	if n := len(t.m); n > t.peak {
+		t.peak = n
+	} else if t.peak >= 1024 && n < t.peak/4 {
+		m := make(map[groupKey]*cssGroup, n)
+		maps.Copy(m, t.m)
+		t.m, t.peak = m, n
 	}
 }
 

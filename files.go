@@ -202,32 +202,31 @@ func (c *Container) ReadFile(name string) ([]byte, error) {
 // ReadFileAs is ReadFile on behalf of task caller, for files whose content
 // depends on the reader.
 func (c *Container) ReadFileAs(caller *Task, name string) ([]byte, error) {
-	path := joinPath(c.Path(), name)
 	if c.removed.Load() {
-		return nil, pathError("read", path, unix.ENODEV)
+		return nil, pathError("read", joinPath(c.Path(), name), unix.ENODEV)
 	}
 	fe := c.file(name)
 	if fe == nil {
-		return nil, pathError("read", path, unix.ENOENT)
+		return nil, pathError("read", joinPath(c.Path(), name), unix.ENOENT)
 	}
 	fc := c.fileContext(fe, caller)
-	var buf bytes.Buffer
+	var out []byte
 	switch {
 	case fe.f.ReadUint != nil:
-		buf.WriteString(strconv.FormatUint(fe.f.ReadUint(fc), 10))
-		buf.WriteByte('\n')
+		out = append(strconv.AppendUint(make([]byte, 0, 24), fe.f.ReadUint(fc), 10), '\n')
 	case fe.f.ReadInt != nil:
-		buf.WriteString(strconv.FormatInt(fe.f.ReadInt(fc), 10))
-		buf.WriteByte('\n')
+		out = append(strconv.AppendInt(make([]byte, 0, 24), fe.f.ReadInt(fc), 10), '\n')
 	default:
+		var buf bytes.Buffer
 		if err := fe.f.Read(fc, &buf); err != nil {
-			return nil, pathError("read", path, err)
+			return nil, pathError("read", joinPath(c.Path(), name), err)
 		}
+		out = buf.Bytes()
 	}
 	if c.removed.Load() {
-		return nil, pathError("read", path, unix.ENODEV)
+		return nil, pathError("read", joinPath(c.Path(), name), unix.ENODEV)
 	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
 // WriteFile writes data to c's control file name, as one write(2) would:
