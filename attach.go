@@ -2,6 +2,7 @@ package containers
 
 import (
 	"iter"
+	"slices"
 
 	"golang.org/x/sys/unix"
 )
@@ -142,12 +143,14 @@ func (sys *System) attachLocked(dst *Container, t *Task, process bool) error {
 	// Switch. Only Exit can race with us (attaches hold sys.mu); it marks the
 	// task exited under t.mu before touching its group.
 	n := 0
+	var dropped []move
 	for i := range ac.moves {
 		m := ac.moves[i]
 		m.t.mu.Lock()
 		if m.t.exited.Load() {
 			m.t.mu.Unlock()
-			sys.groups.put(m.new)
+			dropped = append(dropped, m)
+			sys.groups.putUnused(m.new)
 			continue
 		}
 		m.old.unlink(m.t)
@@ -163,6 +166,12 @@ func (sys *System) attachLocked(dst *Container, t *Task, process bool) error {
 			return unix.ESRCH
 		}
 		return nil
+	}
+	if len(dropped) > 0 { // CanAttach accepted them: cancel just those
+		moved := slices.Clone(ac.moves[:n])
+		ac.moves = append(ac.moves[:0], dropped...)
+		sys.cancelAttach(ac, b.ids)
+		ac.moves = append(ac.moves[:0], moved...)
 	}
 	ac.moves = ac.moves[:n]
 	for _, id := range b.ids {

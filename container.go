@@ -21,8 +21,8 @@ type Container struct {
 	h      *Hierarchy
 	parent *Container // nil for a root; immutable
 
-	name atomic.Pointer[string]       // written under sys.mu (rename)
-	kids atomic.Pointer[[]*Container] // sorted by name; replaced under sys.mu
+	name atomic.Pointer[string] // written under sys.mu (rename)
+	kids atomic.Pointer[[]kid]  // sorted by name; replaced, never changed, under sys.mu
 	css  [MaxSubsystems]atomic.Pointer[CSS]
 
 	notify        atomic.Bool // notify_on_release
@@ -32,6 +32,18 @@ type Container struct {
 	groups  map[*cssGroup]struct{} // groups whose tasks are here; guarded by sys.groups.mu
 	ngroups atomic.Int32           // len(groups)
 }
+
+// kid is a child as its parent lists it: the name is a copy, so that a
+// rename never changes a slice a lock-free reader may be searching.
+type kid struct {
+	name string
+	c    *Container
+}
+
+func cmpKid(k kid, name string) int { return strings.Compare(k.name, name) }
+
+// setKids publishes ks (sorted by name).
+func (c *Container) setKids(ks []kid) { c.kids.Store(&ks) }
 
 func (c *Container) setName(n string) { c.name.Store(&n) }
 
@@ -79,10 +91,15 @@ func (c *Container) String() string { return c.Path() }
 // Children returns c's child containers sorted by name. The slice is a
 // snapshot and the caller's to keep.
 func (c *Container) Children() []*Container {
-	if k := c.kids.Load(); k != nil {
-		return slices.Clone(*k)
+	k := c.kids.Load()
+	if k == nil || len(*k) == 0 {
+		return nil
 	}
-	return nil
+	out := make([]*Container, len(*k))
+	for i, e := range *k {
+		out[i] = e.c
+	}
+	return out
 }
 
 func (c *Container) nkids() int {
@@ -98,13 +115,11 @@ func (c *Container) child(name string) *Container {
 	if k == nil {
 		return nil
 	}
-	i, ok := slices.BinarySearchFunc(*k, name, func(x *Container, n string) int {
-		return strings.Compare(x.Name(), n)
-	})
+	i, ok := slices.BinarySearchFunc(*k, name, cmpKid)
 	if !ok {
 		return nil
 	}
-	return (*k)[i]
+	return (*k)[i].c
 }
 
 // Child returns the child named name, or an ENOENT error.
@@ -201,9 +216,12 @@ func (sys *System) mkdirLocked(c *Container, name string) (*Container, error) {
 		s.container.Store(k)
 		k.css[id].Store(s)
 	}
-	kids := append(c.Children(), k)
-	slices.SortFunc(kids, func(a, b *Container) int { return strings.Compare(a.Name(), b.Name()) })
-	c.kids.Store(&kids)
+	var old []kid
+	if p := c.kids.Load(); p != nil {
+		old = *p
+	}
+	i, _ := slices.BinarySearchFunc(old, name, cmpKid)
+	c.setKids(slices.Insert(slices.Clone(old), i, kid{name, k}))
 	c.h.ncontainers.Add(1)
 	return k, nil
 }
@@ -245,8 +263,7 @@ func (sys *System) rmdirLocked(c *Container) error {
 	}
 	c.removed.Store(true)
 	p := c.parent
-	kids := slices.DeleteFunc(p.Children(), func(x *Container) bool { return x == c })
-	p.kids.Store(&kids)
+	p.setKids(slices.DeleteFunc(slices.Clone(*p.kids.Load()), func(k kid) bool { return k.c == c }))
 	c.h.ncontainers.Add(-1)
 	for _, id := range b.ids {
 		sys.subsys[id].ss.Destroy(c, c.css[id].Load().state)
@@ -327,10 +344,12 @@ func (h *Hierarchy) renameLocked(oldpath, newpath string) error {
 	if dst != nil {
 		return unix.EEXIST
 	}
+	// Lock-free readers binary-search kids by name: never publish a slice
+	// whose order disagrees with the names it holds.
+	ks := slices.DeleteFunc(slices.Clone(*op.kids.Load()), func(k kid) bool { return k.c == src })
+	i, _ := slices.BinarySearchFunc(ks, nname, cmpKid)
+	op.setKids(slices.Insert(ks, i, kid{nname, src}))
 	src.setName(nname)
-	kids := op.Children()
-	slices.SortFunc(kids, func(a, b *Container) int { return strings.Compare(a.Name(), b.Name()) })
-	op.kids.Store(&kids)
 	return nil
 }
 
@@ -365,9 +384,10 @@ func splitPath(p string) (dir, name string) {
 
 // Tasks returns an iterator over the IDs of the tasks in c, in no particular
 // order. It copies a bounded batch of IDs at a time and holds no lock while
-// yielding, so the loop body may call back into the System; a task that
-// moves during the iteration may be missed or seen twice, but a task that
-// stays in c is seen exactly once.
+// yielding, so the loop body may call back into the System. A task whose
+// css_group changes during the iteration (it moves, in this hierarchy or in
+// another) may be missed or seen twice; one whose group stays the same is
+// seen exactly once. The tasks file sorts and deduplicates.
 func (c *Container) Tasks() iter.Seq[TaskID] {
 	return func(yield func(TaskID) bool) { c.stream(yield, false) }
 }

@@ -2,6 +2,7 @@ package containers
 
 import (
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -25,6 +26,7 @@ type cssGroup struct {
 	refs atomic.Int64 // tasks using the group, plus temporary holders
 	perm bool         // the default group: never freed
 	id   uint64       // for debugging; the default group's is 0
+	idx  int          // index in groupTable.all; guarded by the table lock
 
 	// links are the non-root containers in key, each once; immutable. Every
 	// one of them has this group in its groups set while the group lives.
@@ -116,8 +118,9 @@ func (g *cssGroup) taskCount() int {
 type groupTable struct {
 	mu  sync.Mutex // guards m and every Container.groups; the kernel's css_set_lock
 	m   map[groupKey]*cssGroup
-	def *cssGroup // the default group: all roots
-	ids uint64    // the last group ID given; guarded by mu
+	def *cssGroup   // the default group: all roots
+	ids uint64      // the last group ID given; guarded by mu
+	all []*cssGroup // the groups of m, for scans that must not hold mu
 
 	// peak is the largest len(m) since m was last rebuilt; guarded by mu.
 	peak int
@@ -129,6 +132,7 @@ func (t *groupTable) init() {
 	t.def.perm = true
 	t.def.refs.Store(1) // the permanent reference
 	t.m[t.def.key] = t.def
+	t.all = []*cssGroup{t.def}
 }
 
 // find returns the group with the key, with a reference taken, creating it
@@ -147,6 +151,8 @@ func (t *groupTable) find(key *groupKey) *cssGroup {
 	g.refs.Store(1)
 	t.m[*key] = g
 	t.peak = max(t.peak, len(t.m))
+	g.idx = len(t.all)
+	t.all = append(t.all, g)
 	for _, c := range g.links {
 		if c.groups == nil {
 			c.groups = make(map[*cssGroup]struct{})
@@ -178,7 +184,13 @@ func (g *cssGroup) tryGet() bool {
 // put drops a reference. The drop to zero happens under the table lock, so
 // a concurrent find can never revive a dying group; above one, no lock is
 // taken. When a container loses its last group it may be released.
-func (t *groupTable) put(g *cssGroup) {
+func (t *groupTable) put(g *cssGroup) { t.put1(g, true) }
+
+// putUnused drops a reference that no task used: a container it empties was
+// never left by a task, so it is not released.
+func (t *groupTable) putUnused(g *cssGroup) { t.put1(g, false) }
+
+func (t *groupTable) put1(g *cssGroup, release bool) {
 	for {
 		v := g.refs.Load()
 		if v <= 1 {
@@ -194,6 +206,10 @@ func (t *groupTable) put(g *cssGroup) {
 		return
 	}
 	delete(t.m, g.key)
+	last := t.all[len(t.all)-1]
+	t.all[g.idx], last.idx = last, g.idx
+	t.all[len(t.all)-1] = nil
+	t.all = t.all[:len(t.all)-1]
 	t.shrinkLocked()
 	var emptied [4]*Container
 	n := emptied[:0]
@@ -204,6 +220,9 @@ func (t *groupTable) put(g *cssGroup) {
 		}
 	}
 	t.mu.Unlock()
+	if !release {
+		return
+	}
 	for _, c := range n {
 		c.checkRelease()
 	}
@@ -218,7 +237,7 @@ func (t *groupTable) shrinkLocked() {
 	} else if t.peak >= 1024 && n < t.peak/4 {
 		m := make(map[groupKey]*cssGroup, n)
 		maps.Copy(m, t.m)
-		t.m, t.peak = m, n
+		t.m, t.all, t.peak = m, slices.Clone(t.all), n
 	}
 }
 
@@ -227,17 +246,15 @@ func (t *groupTable) shrinkLocked() {
 // has no tasks, and no task can join it again, so reading it is harmless.
 func (t *groupTable) groupsOf(c *Container) []*cssGroup {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	var gs []*cssGroup
 	if c.parent == nil {
-		for _, g := range t.m {
-			if g.container(c.h) == c {
-				gs = append(gs, g)
-			}
-		}
-		return gs
+		// Copy under the lock (a memmove), filter outside it: Attach and
+		// Exit need this lock.
+		all := slices.Clone(t.all)
+		t.mu.Unlock()
+		return slices.DeleteFunc(all, func(g *cssGroup) bool { return g.container(c.h) != c })
 	}
-	gs = make([]*cssGroup, 0, len(c.groups))
+	defer t.mu.Unlock()
+	gs := make([]*cssGroup, 0, len(c.groups))
 	for g := range c.groups {
 		gs = append(gs, g)
 	}

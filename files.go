@@ -210,6 +210,9 @@ func (c *Container) ReadFileAs(caller *Task, name string) ([]byte, error) {
 		return nil, pathError("read", joinPath(c.Path(), name), unix.ENOENT)
 	}
 	fc := c.fileContext(fe, caller)
+	if fe.ss != nil && fc.State == nil { // its subsystem is moving (remount)
+		return nil, pathError("read", joinPath(c.Path(), name), unix.ENOENT)
+	}
 	var out []byte
 	switch {
 	case fe.f.ReadUint != nil:
@@ -390,14 +393,14 @@ func parseUint(s string) (uint64, error) {
 		v = v*base + uint64(d)
 		n++
 	}
+	if overflow { // kstrtoull: overflow wins over trailing junk
+		return 0, unix.ERANGE
+	}
 	if n == 0 {
 		return 0, unix.EINVAL
 	}
 	if rest := s[n:]; rest != "" && rest != "\n" {
 		return 0, unix.EINVAL
-	}
-	if overflow {
-		return 0, unix.ERANGE
 	}
 	return v, nil
 }
@@ -466,7 +469,7 @@ func writeTasks(fc *FileContext, data []byte) error { return writeTaskFile(fc, d
 func writeProcs(fc *FileContext, data []byte) error { return writeTaskFile(fc, data, true) }
 
 func readTasks(fc *FileContext, w io.Writer) error {
-	return writeIDs(w, slices.Sorted(fc.Container.Tasks()))
+	return writeIDs(w, slices.Compact(slices.Sorted(fc.Container.Tasks())))
 }
 
 func readProcs(fc *FileContext, w io.Writer) error {

@@ -17,18 +17,19 @@ import (
 func (sys *System) WriteProcCgroups(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	bw.WriteString("#subsys_name\thierarchy\tnum_cgroups\tenabled\n")
-	sys.mu.Lock()
-	type row struct {
-		name    string
-		id, num int
+	// No lock: callbacks may call this. Unbound subsystems are in the dummy.
+	bound := make([]*Hierarchy, len(sys.subsys))
+	for _, h := range *sys.hiers.Load() {
+		for _, id := range h.binding.Load().ids {
+			bound[id] = h
+		}
 	}
-	rows := make([]row, len(sys.subsys))
 	for i, e := range sys.subsys {
-		rows[i] = row{e.name, e.h.id, int(e.h.ncontainers.Load())}
-	}
-	sys.mu.Unlock()
-	for _, r := range rows {
-		bw.WriteString(r.name + "\t" + strconv.Itoa(r.id) + "\t" + strconv.Itoa(r.num) + "\t1\n")
+		h := bound[i]
+		if h == nil {
+			h = sys.dummy
+		}
+		bw.WriteString(e.name + "\t" + strconv.Itoa(h.id) + "\t" + strconv.Itoa(int(h.ncontainers.Load())) + "\t1\n")
 	}
 	return bw.Flush()
 }

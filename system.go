@@ -149,6 +149,8 @@ func New(subsystems []Subsystem, opts ...Option) (*System, error) {
 	}
 	sys.groups.init()
 	sys.dummy = sys.newHierarchy(0, "", 0, -1)
+	sys.dummy.alive.Store(false)       // invisible: no Mount, Remount, Lookup
+	sys.dummy.root.removed.Store(true) // nor Mkdir, Attach or file access
 	empty := []*Hierarchy{}
 	sys.hiers.Store(&empty)
 	for _, e := range sys.subsys {
@@ -192,7 +194,7 @@ func checkState(st State) error {
 	if v := reflect.ValueOf(st); v.Kind() == reflect.Pointer && v.IsNil() {
 		return unix.EINVAL
 	}
-	if st.css().state != nil {
+	if cs := st.css(); cs == nil || cs.state != nil {
 		return unix.EINVAL
 	}
 	return nil

@@ -242,12 +242,15 @@ func (sys *System) newTask(op string, parent *Task, id TaskID, thread bool) (*Ta
 	for _, e := range sys.forkers {
 		e.forker.Fork(child)
 	}
-	child.born.Store(true)
 	if tg != nil {
-		// Only now may a whole-process attach, which holds tg.mu, see the
-		// thread: it is on its group's list.
+		// A whole-process attach, which holds tg.mu, sees the thread only
+		// once it is on its group's list; an Exit, which finds it by ID
+		// only once it is born, sees its thread group.
 		tg.threads = append(tg.threads, child)
 		child.tg.Store(tg)
+	}
+	child.born.Store(true)
+	if tg != nil {
 		tg.mu.Unlock()
 	}
 	return child, nil
@@ -290,7 +293,6 @@ func (sys *System) Exit(t *Task) error {
 	}
 	t.exited.Store(true) // from now on no attach moves t
 	t.mu.Unlock()
-	sys.tasks.remove(t)
 	for _, e := range sys.exiters {
 		e.exiter.Exit(t)
 	}
@@ -309,6 +311,7 @@ func (sys *System) Exit(t *Task) error {
 	g := t.group.Load()
 	g.unlink(t)
 	t.group.Store(sys.groups.def) // exited tasks hold no reference
+	sys.tasks.remove(t)           // only now may the ID name another task
 	sys.groups.put(g)
 	return nil
 }
