@@ -421,7 +421,7 @@ func hexDigit(c byte) int {
 // surrounding whitespace is stripped, then one signed integer in base 0
 // that fits a pid; anything else, or a negative ID, gives EINVAL.
 func ParseTaskID(s string) (TaskID, error) {
-	v, err := ParseInt(strstrip(s))
+	v, err := ParseInt(StripSpace(s))
 	if err != nil || v < 0 || v > 1<<31-1 {
 		return 0, unix.EINVAL
 	}
@@ -434,8 +434,10 @@ func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r' || c == 0xa0
 }
 
-// strstrip removes leading and trailing spaces as the kernel's strstrip does.
-func strstrip(s string) string {
+// StripSpace removes leading and trailing spaces as the kernel's strstrip
+// does (its isspace: space, \t, \n, \v, \f, \r and 0xA0), for File.Write
+// handlers that parse text as the kernel's do.
+func StripSpace(s string) string {
 	i, j := 0, len(s)
 	for i < j && isSpace(s[i]) {
 		i++
@@ -492,7 +494,7 @@ func readAgent(fc *FileContext, w io.Writer) error {
 }
 
 func writeAgent(fc *FileContext, data []byte) error {
-	p := strstrip(string(data))
+	p := StripSpace(string(data))
 	fc.Container.h.agent.Store(&p)
 	return nil
 }

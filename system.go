@@ -117,7 +117,7 @@ func New(subsystems []Subsystem, opts ...Option) (*System, error) {
 			return nil, pathError("new", "subsystem", unix.EINVAL)
 		}
 		name := ss.Name()
-		if !validSubsysName(name) {
+		if !ValidSubsystemName(name) {
 			return nil, pathError("new", name, unix.EINVAL)
 		}
 		if sys.byName[name] != nil {
@@ -200,7 +200,9 @@ func checkState(st State) error {
 	return nil
 }
 
-func validSubsysName(n string) bool {
+// ValidSubsystemName reports whether n is a valid subsystem name: 1 to 32
+// bytes of [a-z0-9_].
+func ValidSubsystemName(n string) bool {
 	if n == "" || len(n) > 32 {
 		return false
 	}

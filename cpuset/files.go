@@ -139,7 +139,7 @@ func parseMask(data []byte, nbits int, root Set) (Set, error) {
 	if i := strings.IndexByte(s, 0); i >= 0 {
 		s = s[:i]
 	}
-	s = strip(s)
+	s = containers.StripSpace(s)
 	if s == "" {
 		return Set{}, nil
 	}
@@ -262,17 +262,4 @@ func (ss *Subsystem) validate(c *containers.Container, cur, trial *settings) err
 		}
 	}
 	return nil
-}
-
-// strip is the kernel's strstrip: it removes leading and trailing isspace
-// bytes.
-func strip(s string) string {
-	i, j := 0, len(s)
-	for i < j && isSpace(s[i]) {
-		i++
-	}
-	for j > i && isSpace(s[j-1]) {
-		j--
-	}
-	return s[i:j]
 }

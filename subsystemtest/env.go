@@ -146,7 +146,7 @@ func (e *env) start() bool {
 // explainNew reports why New refused the subsystem.
 func (e *env) explainNew(err error) {
 	e.failRule(RuleRegister, "New refused the subsystem: %v", err)
-	if !validName(e.name) {
+	if !containers.ValidSubsystemName(e.name) {
 		e.failRule(RuleRegister, "the name %q is not 1 to 32 bytes of [a-z0-9_]", e.name)
 	}
 	e.checkFileTable()
@@ -166,19 +166,6 @@ func (e *env) mount() bool {
 		return false
 	}
 	e.h = h
-	return true
-}
-
-func validName(n string) bool {
-	if n == "" || len(n) > 32 {
-		return false
-	}
-	for i := 0; i < len(n); i++ {
-		c := n[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
 	return true
 }
 
