@@ -1,5 +1,7 @@
 // Command supervisor is the library at work on real processes: it starts a
-// few worker processes, registers them as tasks, places them in cpuset and
+// few worker processes, registers them and their threads as tasks (a
+// process's threads move together, through cgroup.procs), places them in
+// cpuset and
 // cpuacct containers (with real CPU affinity where the host permits it),
 // charges their real CPU time, moves one, lets one finish so that the
 // release notification fires, and prints the hierarchy as a tree with the
@@ -62,12 +64,14 @@ func work(ms string) {
 	}
 }
 
-// worker is a process the supervisor runs, and its task.
+// worker is a process the supervisor runs, and its tasks: the process's
+// main thread, and its other threads.
 type worker struct {
-	name string
-	cmd  *exec.Cmd
-	task *containers.Task
-	done chan struct{} // closed once the process is reaped and its task exited
+	name    string
+	cmd     *exec.Cmd
+	task    *containers.Task
+	threads []*containers.Task
+	done    chan struct{} // closed once the process is reaped and its tasks exited
 }
 
 // scenario timings, scaled down with -short.
@@ -135,6 +139,24 @@ func run(ctx context.Context, out io.Writer, short bool) error {
 			<-w.done
 		}
 	}()
+	// adopt registers the threads of w's process that the System does not
+	// know yet, as a host would on clone(CLONE_THREAD): each starts in its
+	// process's containers.
+	adopt := func(w *worker) {
+		for _, tid := range threadIDs(w.cmd.Process.Pid) {
+			if _, err := sys.Task(tid); err == nil {
+				continue // known
+			}
+			mu.Lock()
+			pids[tid] = true
+			mu.Unlock()
+			if th, err := sys.ForkThread(w.task, tid); err == nil {
+				mu.Lock()
+				w.threads = append(w.threads, th)
+				mu.Unlock()
+			}
+		}
+	}
 	start := func(name string, d time.Duration, c *containers.Container) error {
 		cmd := exec.CommandContext(ctx, self)
 		cmd.Env = append(os.Environ(), workerEnv+"="+strconv.Itoa(int(d.Milliseconds())))
@@ -152,16 +174,24 @@ func run(ctx context.Context, out io.Writer, short bool) error {
 			return err
 		}
 		w := &worker{name: name, cmd: cmd, task: t, done: make(chan struct{})}
+		adopt(w)
 		workers = append(workers, w)
 		go func() {
 			cmd.Wait()
-			sys.Exit(t) // the task leaves its containers: they may be released
+			// The tasks leave their containers, which may be released.
+			mu.Lock()
+			threads := w.threads
+			mu.Unlock()
+			for _, th := range threads {
+				sys.Exit(th)
+			}
+			sys.Exit(t)
 			close(w.done)
 		}()
 		if err := ca.Track(t); err != nil {
 			fmt.Fprintf(out, "cannot sample %s: %v\n", name, err)
 		}
-		if err := c.Attach(t); err != nil {
+		if err := c.AttachProcess(t); err != nil { // every thread
 			return err
 		}
 		fmt.Fprintf(out, "started %-8s in %-14s %s\n", name, c.Path(), affinity(t))
@@ -184,7 +214,8 @@ func run(ctx context.Context, out io.Writer, short bool) error {
 	// Move the indexer to the web container: its affinity follows.
 	time.Sleep(tm.settle / 2)
 	indexer := workers[1]
-	if err := h.WriteFile("/web/tasks", []byte(strconv.Itoa(int(indexer.task.ID())))); err != nil {
+	adopt(indexer)
+	if err := h.WriteFile("/web/cgroup.procs", []byte(strconv.Itoa(int(indexer.task.ID())))); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "moved   %-8s to %-14s %s\n", indexer.name, indexer.task.Container(h).Path(), affinity(indexer.task))
@@ -232,26 +263,51 @@ func mkdir(parent *containers.Container, name, cpus, mems string, notify bool) (
 	return c, nil
 }
 
-// affinity describes the CPUs the task's process may run on, as the kernel
-// reports them.
-func affinity(t *containers.Task) string {
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(int(t.ID()), &set); err != nil {
-		return "(affinity unknown: " + err.Error() + ")"
+// threadIDs returns the IDs of the threads of process pid.
+func threadIDs(pid int) []containers.TaskID {
+	es, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return []containers.TaskID{containers.TaskID(pid)}
 	}
-	return "(runs on CPUs " + cpuset.FromCPUSet(&set).String() + ")"
+	var ids []containers.TaskID
+	for _, e := range es {
+		if id, err := strconv.Atoi(e.Name()); err == nil {
+			ids = append(ids, containers.TaskID(id))
+		}
+	}
+	return ids
+}
+
+// affinity describes the CPUs that the threads of t's process may run on,
+// as the kernel reports them.
+func affinity(t *containers.Task) string {
+	var sets []string
+	for _, tid := range threadIDs(int(t.ID())) {
+		var set unix.CPUSet
+		if err := unix.SchedGetaffinity(int(tid), &set); err != nil {
+			continue // the thread is gone
+		}
+		if s := cpuset.FromCPUSet(&set).String(); !slices.Contains(sets, s) {
+			sets = append(sets, s)
+		}
+	}
+	if len(sets) == 0 {
+		return "(affinity unknown)"
+	}
+	return "(runs on CPUs " + strings.Join(sets, " and ") + ")"
 }
 
 // printTree prints the hierarchy with each container's cpus, tasks and CPU
 // usage.
 func printTree(out io.Writer, h *containers.Hierarchy, cs *cpuset.Subsystem, ca *cpuacct.Subsystem) {
-	fmt.Fprintf(out, "%-16s %-6s %-6s %s\n", "CONTAINER", "CPUS", "TASKS", "CPU USAGE")
+	fmt.Fprintf(out, "%-16s %-6s %-6s %-8s %s\n", "CONTAINER", "CPUS", "PROCS", "THREADS", "CPU USAGE")
 	var walk func(c *containers.Container, depth int)
 	walk = func(c *containers.Container, depth int) {
 		name := strings.Repeat("  ", depth) + c.Path()
-		tasks := len(slices.Collect(c.Tasks()))
+		procs := len(slices.Compact(slices.Sorted(c.Procs())))
+		threads := c.TaskCount()
 		usage := ca.State(c).Usage().Round(time.Millisecond)
-		fmt.Fprintf(out, "%-16s %-6s %-6d %v\n", name, cs.CPUs(c), tasks, usage)
+		fmt.Fprintf(out, "%-16s %-6s %-6d %-8d %v\n", name, cs.CPUs(c), procs, threads, usage)
 		for _, k := range c.Children() {
 			walk(k, depth+1)
 		}

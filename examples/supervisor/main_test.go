@@ -32,9 +32,9 @@ func TestSupervisor(t *testing.T) {
 		`(?m)^started reporter in /batch/report `,
 		`(?m)^moved   indexer  to /web `,
 		`(?m)^released /batch/report \(removed: true\)$`,
-		`(?m)^/ +\S+ +0 +\S+$`,
-		`(?m)^  /batch +\S+ +0 +\S+$`,
-		`(?m)^  /web +\S+ +2 +\S+$`,
+		`(?m)^/ +\S+ +0 +0 +\S+$`,
+		`(?m)^  /batch +\S+ +0 +0 +\S+$`,
+		`(?m)^  /web +\S+ +2 +[1-9][0-9]* +\S+$`,
 	} {
 		if !regexp.MustCompile(want).Match(out.Bytes()) {
 			t.Errorf("output lacks %s", want)
