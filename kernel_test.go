@@ -1,13 +1,9 @@
 package containers_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/taskcontainers/containers"
+	"github.com/taskcontainers/containers/internal/kerneltest"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,15 +22,8 @@ import (
 // container left under it, unmounts it and removes the directory.
 func kernelHierarchy(t *testing.T, extra string) (dir, name string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	if _, err := os.Stat("/sys/fs/cgroup/cpuset/tasks"); err != nil {
-		t.Skip("needs cgroup v1")
-	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	name = fmt.Sprintf("tc%d_%s", os.Getpid(), hex.EncodeToString(rnd[:]))
+	kerneltest.RequireRoot(t, "/sys/fs/cgroup/cpuset/tasks")
+	name = kerneltest.UniqueName("tc")
 	dir = t.TempDir()
 	opts := "none,name=" + name
 	if extra != "" {
@@ -70,32 +60,6 @@ func kernelHierarchy(t *testing.T, extra string) (dir, name string) {
 	return dir, name
 }
 
-// sleeper starts a process that sleeps until the test ends, and returns its
-// pid.
-func sleeper(t *testing.T) int {
-	t.Helper()
-	cmd := exec.Command("sleep", "600")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return cmd.Process.Pid
-}
-
-func errnoName(err error) string {
-	if err == nil {
-		return "ok"
-	}
-	var e unix.Errno
-	if errors.As(err, &e) {
-		return unix.ErrnoName(e)
-	}
-	return "non-errno: " + err.Error()
-}
-
 // fsOps performs a script operation on a directory tree: the kernel's
 // cgroupfs, through system calls.
 type fsOps struct{ dir string }
@@ -104,29 +68,29 @@ func (k fsOps) do(op, path, arg string) string {
 	p := k.dir + path
 	switch op {
 	case "mkdir":
-		return errnoName(unix.Mkdir(p, 0o755))
+		return kerneltest.ErrnoName(unix.Mkdir(p, 0o755))
 	case "rmdir":
-		return errnoName(unix.Rmdir(p))
+		return kerneltest.ErrnoName(unix.Rmdir(p))
 	case "rename":
-		return errnoName(unix.Rename(p, k.dir+arg))
+		return kerneltest.ErrnoName(unix.Rename(p, k.dir+arg))
 	case "write":
 		fd, err := unix.Open(p, unix.O_WRONLY, 0)
 		if err != nil {
-			return errnoName(err)
+			return kerneltest.ErrnoName(err)
 		}
 		defer unix.Close(fd)
 		_, err = unix.Write(fd, []byte(arg))
-		return errnoName(err)
+		return kerneltest.ErrnoName(err)
 	case "read":
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return errnoName(err)
+			return kerneltest.ErrnoName(err)
 		}
 		return fmt.Sprintf("%q", b)
 	case "ls":
 		es, err := os.ReadDir(p)
 		if err != nil {
-			return errnoName(err)
+			return kerneltest.ErrnoName(err)
 		}
 		var names []string
 		for _, e := range es {
@@ -148,24 +112,24 @@ func (l libOps) do(op, path, arg string) string {
 		dir, name := filepath.Split(path)
 		c, err := h.Lookup(filepath.Clean(dir))
 		if err != nil {
-			return errnoName(err)
+			return kerneltest.ErrnoName(err)
 		}
 		_, err = c.Mkdir(name)
-		return errnoName(err)
+		return kerneltest.ErrnoName(err)
 	case "rmdir":
 		c, err := h.Lookup(path)
 		if err != nil {
-			return errnoName(err)
+			return kerneltest.ErrnoName(err)
 		}
-		return errnoName(c.Rmdir())
+		return kerneltest.ErrnoName(c.Rmdir())
 	case "rename":
-		return errnoName(h.Rename(path, arg))
+		return kerneltest.ErrnoName(h.Rename(path, arg))
 	case "write":
-		return errnoName(h.WriteFile(path, []byte(arg)))
+		return kerneltest.ErrnoName(h.WriteFile(path, []byte(arg)))
 	case "read":
 		b, err := h.ReadFile(path)
 		if err != nil {
-			return errnoName(err)
+			return kerneltest.ErrnoName(err)
 		}
 		return fmt.Sprintf("%q", b)
 	case "ls":
@@ -175,7 +139,7 @@ func (l libOps) do(op, path, arg string) string {
 		}
 		es, err := fs.ReadDir(h.FS(), fspath)
 		if err != nil {
-			return errnoName(err)
+			return kerneltest.ErrnoName(err)
 		}
 		var names []string
 		for _, e := range es {
@@ -192,7 +156,7 @@ func (l libOps) do(op, path, arg string) string {
 // and compares every result: contents, listings and errnos.
 func TestKernelDifferentialFiles(t *testing.T) {
 	dir, name := kernelHierarchy(t, "")
-	p1, p2 := sleeper(t), sleeper(t)
+	p1, p2 := kerneltest.Sleeper(t), kerneltest.Sleeper(t)
 	sys, err := containers.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -298,7 +262,7 @@ func TestKernelDifferentialFiles(t *testing.T) {
 // library's, for a task moved two levels down and after rename.
 func TestKernelDifferentialProcCgroup(t *testing.T) {
 	dir, name := kernelHierarchy(t, "")
-	pid := sleeper(t)
+	pid := kerneltest.Sleeper(t)
 	sys, err := containers.New(nil)
 	if err != nil {
 		t.Fatal(err)

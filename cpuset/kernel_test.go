@@ -1,22 +1,17 @@
 package cpuset_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/taskcontainers/containers"
 	"github.com/taskcontainers/containers/cpuset"
+	"github.com/taskcontainers/containers/internal/kerneltest"
 	"github.com/taskcontainers/containers/topology"
 	"golang.org/x/sys/unix"
 )
@@ -28,12 +23,7 @@ const kernelCpuset = "/sys/fs/cgroup/cpuset"
 // writable cgroup v1 cpuset hierarchy and at least two online CPUs.
 func needKernel(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	if _, err := os.Stat(kernelCpuset + "/cpuset.cpus"); err != nil {
-		t.Skip("needs the cgroup v1 cpuset hierarchy at " + kernelCpuset)
-	}
+	kerneltest.RequireRoot(t, kernelCpuset+"/cpuset.cpus")
 	if len(topology.Host().OnlineCPUs) < 2 {
 		t.Skip("needs two CPUs")
 	}
@@ -44,13 +34,11 @@ func needKernel(t *testing.T) {
 // when the test ends.
 func kernelDir(t *testing.T) string {
 	t.Helper()
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	dir := filepath.Join(kernelCpuset, fmt.Sprintf("tcset%d_%s", os.Getpid(), hex.EncodeToString(rnd[:])))
+	dir := filepath.Join(kernelCpuset, kerneltest.UniqueName("tcset"))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Skipf("cannot make a cpuset: %v", err)
 	}
-	t.Cleanup(func() { removeTree(t, dir) })
+	t.Cleanup(func() { kerneltest.RemoveTree(t, dir) })
 	for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
 		b, err := os.ReadFile(filepath.Join(kernelCpuset, f))
 		if err == nil {
@@ -61,57 +49,6 @@ func kernelDir(t *testing.T) string {
 		}
 	}
 	return dir
-}
-
-// removeTree removes dir and the cpusets under it, deepest first. Tasks
-// must have left (the test's processes are killed before).
-func removeTree(t *testing.T, dir string) {
-	var dirs []string
-	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	slices.SortFunc(dirs, func(a, b string) int { return len(b) - len(a) })
-	for _, d := range dirs {
-		var err error
-		for range 100 { // a killed task leaves its cpuset when it is reaped
-			if err = unix.Rmdir(d); err != unix.EBUSY {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if err != nil {
-			t.Errorf("cleanup: rmdir %s: %v", d, err)
-		}
-	}
-}
-
-// sleeper starts a process that sleeps until the test ends and returns its
-// pid. Register it after kernelDir, so that it is killed first.
-func sleeper(t *testing.T) int {
-	t.Helper()
-	cmd := exec.Command("sleep", "600")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return cmd.Process.Pid
-}
-
-func errnoName(err error) string {
-	if err == nil {
-		return "ok"
-	}
-	var e unix.Errno
-	if errors.As(err, &e) {
-		return unix.ErrnoName(e)
-	}
-	return "non-errno: " + err.Error()
 }
 
 // An op is one step of a differential script: "mkdir", "rmdir", "write"
@@ -138,27 +75,27 @@ func (k kernelSide) do(o op) string {
 	p := k.dir + "/" + o.path
 	switch o.kind {
 	case "mkdir":
-		return errnoName(unix.Mkdir(p, 0o755))
+		return kerneltest.ErrnoName(unix.Mkdir(p, 0o755))
 	case "rmdir":
-		return errnoName(unix.Rmdir(p))
+		return kerneltest.ErrnoName(unix.Rmdir(p))
 	case "write":
 		fd, err := unix.Open(p, unix.O_WRONLY, 0)
 		if err != nil {
-			return errnoName(err)
+			return kerneltest.ErrnoName(err)
 		}
 		defer unix.Close(fd)
 		_, err = unix.Write(fd, []byte(o.data))
-		return errnoName(err)
+		return kerneltest.ErrnoName(err)
 	case "read":
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return errnoName(err)
+			return kerneltest.ErrnoName(err)
 		}
 		return fmt.Sprintf("%q", b)
 	case "ls":
 		es, err := os.ReadDir(p)
 		if err != nil {
-			return errnoName(err)
+			return kerneltest.ErrnoName(err)
 		}
 		var names []string
 		for _, e := range es {
@@ -184,28 +121,28 @@ func (l libSide) do(o op) string {
 	case "mkdir":
 		c, err := l.h.Lookup(filepath.Dir(p))
 		if err != nil {
-			return errnoName(err)
+			return kerneltest.ErrnoName(err)
 		}
 		_, err = c.Mkdir(filepath.Base(p))
-		return errnoName(err)
+		return kerneltest.ErrnoName(err)
 	case "rmdir":
 		c, err := l.h.Lookup(p)
 		if err != nil {
-			return errnoName(err)
+			return kerneltest.ErrnoName(err)
 		}
-		return errnoName(c.Rmdir())
+		return kerneltest.ErrnoName(c.Rmdir())
 	case "write":
-		return errnoName(l.h.WriteFile(p, []byte(o.data)))
+		return kerneltest.ErrnoName(l.h.WriteFile(p, []byte(o.data)))
 	case "read":
 		b, err := l.h.ReadFile(p)
 		if err != nil {
-			return errnoName(err)
+			return kerneltest.ErrnoName(err)
 		}
 		return fmt.Sprintf("%q", b)
 	case "ls":
 		es, err := fs.ReadDir(l.h.FS(), strings.TrimPrefix(p, "/"))
 		if err != nil {
-			return errnoName(err)
+			return kerneltest.ErrnoName(err)
 		}
 		var names []string
 		for _, e := range es {
@@ -415,7 +352,7 @@ func TestKernelExclusive(t *testing.T) {
 func TestKernelTasks(t *testing.T) {
 	needKernel(t)
 	kdir := kernelDir(t)
-	pid := sleeper(t)
+	pid := kerneltest.Sleeper(t)
 	differential(t, kdir, []op{
 		mk("a"), mk("x"),
 		w("a/cpuset.cpus", "0-1"),
@@ -464,7 +401,7 @@ func TestKernelCloneChildren(t *testing.T) {
 func TestKernelProcCPUSet(t *testing.T) {
 	needKernel(t)
 	kdir := kernelDir(t)
-	pid := sleeper(t)
+	pid := kerneltest.Sleeper(t)
 	if err := os.Mkdir(kdir+"/a", 0o755); err != nil {
 		t.Fatal(err)
 	}
