@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -85,18 +86,17 @@ const taskShards = 64
 // taskTable maps IDs to live tasks, sharded so that Fork and Exit on
 // different tasks rarely meet on a lock.
 type taskTable struct {
-	shards [taskShards]struct {
-		mu sync.Mutex
-		m  map[TaskID]*Task
-		_  [48]byte // 64 bytes a shard: no two share a cache line
-	}
+	shards [taskShards]taskShard
 }
 
-func (tt *taskTable) shard(id TaskID) *struct {
-	mu sync.Mutex
-	m  map[TaskID]*Task
-	_  [48]byte
-} {
+type taskShard struct {
+	mu   sync.Mutex
+	m    map[TaskID]*Task
+	peak int      // the largest len(m) since m was made; guarded by mu
+	_    [40]byte // 64 bytes a shard: no two share a cache line
+}
+
+func (tt *taskTable) shard(id TaskID) *taskShard {
 	return &tt.shards[uint32(id)%taskShards]
 }
 
@@ -112,6 +112,7 @@ func (tt *taskTable) insert(t *Task) bool {
 		return false
 	}
 	s.m[t.id] = t
+	s.peak = max(s.peak, len(s.m))
 	return true
 }
 
@@ -120,6 +121,13 @@ func (tt *taskTable) remove(t *Task) {
 	s.mu.Lock()
 	if s.m[t.id] == t {
 		delete(s.m, t.id)
+		// Go maps never shrink: rebuild one that fell to a quarter of its
+		// peak, so the memory of a million exited tasks goes back.
+		if n := len(s.m); s.peak >= 256 && n < s.peak/4 {
+			m := make(map[TaskID]*Task, n)
+			maps.Copy(m, s.m)
+			s.m, s.peak = m, n
+		}
 	}
 	s.mu.Unlock()
 }
