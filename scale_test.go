@@ -29,7 +29,7 @@ const (
 //     from the seeds; fork-ns is the fork phase per task
 //   - storm-s and attach-ns: the storm, in all and per move
 //   - exit-s and exit-ns: exiting every task
-//   - build-MB, storm-MB, exit-MB: the live heap after each phase (after a
+//   - build-MiB, storm-MiB, exit-MiB: the live heap after each phase (after a
 //     full collection), beyond what it was before the build
 //   - groups: the css_groups alive after the storm
 //
@@ -71,9 +71,9 @@ func (m *benchScaleMetrics) report(b *testing.B, n int) {
 	b.ReportMetric(m.attachNs*f, "attach-ns")
 	b.ReportMetric(m.exitS*f, "exit-s")
 	b.ReportMetric(m.exitNs*f, "exit-ns")
-	b.ReportMetric(m.buildMB*f, "build-MB")
-	b.ReportMetric(m.stormMB*f, "storm-MB")
-	b.ReportMetric(m.exitMB*f, "exit-MB")
+	b.ReportMetric(m.buildMB*f, "build-MiB")
+	b.ReportMetric(m.stormMB*f, "storm-MiB")
+	b.ReportMetric(m.exitMB*f, "exit-MiB")
 	b.ReportMetric(m.groups*f, "groups")
 }
 

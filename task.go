@@ -92,8 +92,11 @@ type taskTable struct {
 type taskShard struct {
 	mu   sync.Mutex
 	m    map[TaskID]*Task
-	peak int      // the largest len(m) since m was made; guarded by mu
-	_    [40]byte // 64 bytes a shard: no two share a cache line
+	peak int // the largest len(m) since m was made; guarded by mu
+
+	// A 128-byte stride keeps the hot fields of two shards off one cache
+	// line (and its prefetched pair) however the System is aligned.
+	_ [104]byte
 }
 
 func (tt *taskTable) shard(id TaskID) *taskShard {
@@ -121,9 +124,12 @@ func (tt *taskTable) remove(t *Task) {
 	s.mu.Lock()
 	if s.m[t.id] == t {
 		delete(s.m, t.id)
-		// Go maps never shrink: rebuild one that fell to a quarter of its
-		// peak, so the memory of a million exited tasks goes back.
-		if n := len(s.m); s.peak >= 256 && n < s.peak/4 {
+		// Go maps never shrink: rebuild one that fell to a quarter of a
+		// large peak, so the memory of a million exited tasks goes back.
+		// Small tables (under 4096 a shard, 262 144 in all) are left
+		// alone: their memory is small, and rebuilding them would make a
+		// host whose task count swings pay for regrowing them.
+		if n := len(s.m); s.peak >= 4096 && n < s.peak/4 {
 			m := make(map[TaskID]*Task, n)
 			maps.Copy(m, s.m)
 			s.m, s.peak = m, n
