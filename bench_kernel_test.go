@@ -167,7 +167,7 @@ func benchKernelHierarchy(b *testing.B) string {
 		slices.SortFunc(dirs, func(x, y string) int { return len(y) - len(x) })
 		for _, d := range dirs {
 			if data, err := os.ReadFile(filepath.Join(d, "tasks")); err == nil {
-				for _, id := range strings.Fields(string(data)) {
+				for id := range strings.FieldsSeq(string(data)) {
 					os.WriteFile(filepath.Join(dir, "tasks"), []byte(id), 0)
 				}
 			}

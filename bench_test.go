@@ -504,7 +504,7 @@ func benchCPUAcctRootUsage(b *testing.B, n int, mover bool) {
 		close(done)
 	}
 	root := h.Root()
-	want := []byte(fmt.Sprint(2*n*int(time.Microsecond), "\n"))
+	want := fmt.Append(nil, 2*n*int(time.Microsecond), "\n")
 	b.ReportAllocs()
 	for b.Loop() {
 		data, err := root.ReadFile("cpuacct.usage")

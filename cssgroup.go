@@ -55,10 +55,8 @@ func newGroup(key groupKey) *cssGroup {
 }
 
 func (g *cssGroup) addLink(c *Container) {
-	for _, l := range g.links {
-		if l == c {
-			return
-		}
+	if slices.Contains(g.links, c) {
+		return
 	}
 	g.links = append(g.links, c)
 }

@@ -67,7 +67,7 @@ func TestRenameLookupRace(t *testing.T) {
 			}
 		}
 	})
-	for i := 0; i < 20000; i++ {
+	for range 20000 {
 		if err := h.Rename("/a", "/z"); err != nil {
 			t.Fatal(err)
 		}
@@ -243,7 +243,7 @@ func TestReadNilStateDuringRemount(t *testing.T) {
 			h.Root().ReadFile("p.x")
 		}
 	})
-	for i := 0; i < 20000; i++ {
+	for range 20000 {
 		if err := h.Remount(containers.Options{Subsystems: []string{"q"}, Name: "h"}); err != nil {
 			t.Fatal(err)
 		}
@@ -268,7 +268,7 @@ func BenchmarkRootTaskCount(b *testing.B) {
 	}
 	defer sys.Close(b.Context())
 	h, _ := sys.MountString("p")
-	for i := 0; i < 100_000; i++ {
+	for i := range 100_000 {
 		c, err := h.Root().Mkdir("c" + string(rune('a'+i%26)) + itoa(i))
 		if err != nil {
 			b.Fatal(err)
@@ -371,7 +371,7 @@ func BenchmarkAttachWhileRootRead(b *testing.B) {
 	defer sys.Close(b.Context())
 	h, _ := sys.MountString("p")
 	var cs []*containers.Container
-	for i := 0; i < 100_000; i++ {
+	for i := range 100_000 {
 		c, err := h.Root().Mkdir("c" + itoa(i))
 		if err != nil {
 			b.Fatal(err)
@@ -438,7 +438,7 @@ func TestTasksFileNoDuplicates(t *testing.T) {
 		}
 	})
 	defer func() { stop.Store(true); wg.Wait() }()
-	for i := 0; i < 300; i++ {
+	for range 300 {
 		data, err := c.ReadFile("tasks")
 		if err != nil {
 			t.Fatal(err)

@@ -45,7 +45,7 @@ func kernelHierarchy(t *testing.T, extra string) (dir, name string) {
 		slices.SortFunc(dirs, func(a, b string) int { return len(b) - len(a) })
 		for _, d := range dirs {
 			if b, err := os.ReadFile(filepath.Join(d, "tasks")); err == nil {
-				for _, id := range strings.Fields(string(b)) {
+				for id := range strings.FieldsSeq(string(b)) {
 					os.WriteFile(filepath.Join(dir, "tasks"), []byte(id), 0)
 				}
 			}

@@ -88,7 +88,7 @@ func transcript(t *testing.T, script string, topo topology.Topology) (trans, out
 	var buf, all, tr bytes.Buffer
 	w := bufio.NewWriter(&buf)
 	sh := newShell(sys, w)
-	for _, line := range strings.Split(strings.TrimSuffix(script, "\n"), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSuffix(script, "\n"), "\n") {
 		if c, ok := parseLine(line); ok && c.op == opNone {
 			tr.WriteString(line + "\n")
 			continue

@@ -106,7 +106,7 @@ func newKernelShell(t *testing.T, names []string) *kernelShell {
 // real returns the real path of script path p.
 func (k *kernelShell) real(p string) string {
 	depth := 0
-	for _, c := range strings.Split(p, "/") {
+	for c := range strings.SplitSeq(p, "/") {
 		switch c {
 		case "", ".":
 		case "..":
@@ -146,7 +146,18 @@ func (k *kernelShell) exec(c command) (string, error) {
 		return "", k.mount(c)
 	case opUmount:
 		real := k.real(c.path)
-		if err := unix.Unmount(real, 0); err != nil {
+		// The kernel finishes an rmdir asynchronously, and its tail can
+		// keep the mount busy for a moment, more so on a loaded machine:
+		// an EBUSY that goes away within a second is that, not the
+		// script's answer.
+		var err error
+		for range 20 {
+			if err = unix.Unmount(real, 0); err != unix.EBUSY {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
 			return "", err
 		}
 		for i, m := range slices.Backward(k.mounts) {
@@ -314,19 +325,20 @@ func (k *kernelShell) mkdirAll(p string) error {
 			last = i
 		}
 	}
-	cur := k.root
+	var cur strings.Builder
+	cur.WriteString(k.root)
 	for i, c := range comps {
 		if c == "" || c == "." {
 			continue
 		}
-		cur += "/" + c
+		cur.WriteString("/" + c)
 		if c == ".." {
 			continue
 		}
-		err := unix.Mkdir(cur, 0o755)
+		err := unix.Mkdir(cur.String(), 0o755)
 		if errors.Is(err, unix.EEXIST) {
 			var st unix.Stat_t
-			if unix.Stat(cur, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			if unix.Stat(cur.String(), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
 				continue
 			}
 			if i == last {

@@ -169,8 +169,8 @@ func hasFile(c *containers.Container, name string) bool {
 // set: mount may name any host directory.
 func (s *shell) walk(p string, anyHost bool) (node, error) {
 	stack := []node{{kind: kHost, host: "/"}}
-	comps := strings.Split(p, "/")
-	for _, comp := range comps {
+	comps := strings.SplitSeq(p, "/")
+	for comp := range comps {
 		cur := stack[len(stack)-1]
 		if comp == "" || comp == "." || comp == ".." {
 			if !cur.isDir() {
