@@ -24,6 +24,7 @@ import (
 	"testing"
 
 	"github.com/taskcontainers/containers"
+	"github.com/taskcontainers/containers/internal/kerneltest"
 	"golang.org/x/sys/unix"
 )
 
@@ -177,6 +178,8 @@ func benchKernelHierarchy(b *testing.B) string {
 		}
 		if err := unix.Unmount(dir, 0); err != nil {
 			b.Errorf("cleanup: unmount %s: %v", dir, err)
+		} else if err := kerneltest.Destroy(name); err != nil {
+			b.Errorf("cleanup: %v", err)
 		}
 	})
 	return dir

@@ -55,6 +55,8 @@ func kernelHierarchy(t *testing.T, extra string) (dir, name string) {
 		}
 		if err := unix.Unmount(dir, 0); err != nil {
 			t.Errorf("cleanup: unmount %s: %v", dir, err)
+		} else if err := kerneltest.Destroy(name); err != nil {
+			t.Errorf("cleanup: %v", err)
 		}
 	})
 	return dir, name

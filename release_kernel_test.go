@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/taskcontainers/containers"
+	"github.com/taskcontainers/containers/internal/kerneltest"
 	"golang.org/x/sys/unix"
 )
 
@@ -344,6 +345,8 @@ func (w *kernelWorld) cleanup() {
 	if err := relRetry(func() error { return unix.Unmount(w.mnt, 0) }); err != nil {
 		w.t.Errorf("unmount %s: %v; detaching", w.mnt, err)
 		unix.Unmount(w.mnt, unix.MNT_DETACH)
+	} else if err := kerneltest.Destroy(w.name); err != nil {
+		w.t.Errorf("cleanup: %v", err)
 	}
 	// Let agents started by the cleanup finish writing before the
 	// temporary directory goes.

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +94,57 @@ func ErrnoName(err error) string {
 		return unix.ErrnoName(e)
 	}
 	return "non-errno: " + err.Error()
+}
+
+// Alive reports whether the named cgroup v1 hierarchy still exists: this
+// process's /proc/self/cgroup has a line for it.
+func Alive(name string) bool {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return false
+	}
+	return strings.Contains(string(b), ":name="+name+":") || strings.Contains(string(b), ",name="+name+":")
+}
+
+// Destroy makes sure the named hierarchy, already unmounted, is gone. The
+// kernel removes a container asynchronously; a hierarchy unmounted while a
+// removed child is still dying stays alive for good, with no mount. Destroy
+// waits a moment for it to go, then mounts it again on a temporary
+// directory, removes what is left in it and unmounts it, until it is gone
+// (or it gives up, after a few seconds, with an error).
+func Destroy(name string) error {
+	for range 10 {
+		for range 20 {
+			if !Alive(name) {
+				return nil
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		dir, err := os.MkdirTemp("", "cgcleanup-")
+		if err != nil {
+			return err
+		}
+		if err := unix.Mount("cgroup", dir, "cgroup", 0, "none,name="+name); err != nil {
+			os.Remove(dir)
+			return fmt.Errorf("mount %s again to destroy it: %w", name, err)
+		}
+		var dirs []string
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() && p != dir {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		slices.SortFunc(dirs, func(a, b string) int { return len(b) - len(a) })
+		for _, d := range dirs {
+			unix.Rmdir(d)
+		}
+		time.Sleep(100 * time.Millisecond) // let the removals finish
+		err = unix.Unmount(dir, 0)
+		os.Remove(dir)
+		if err != nil {
+			return fmt.Errorf("unmount %s: %w", name, err)
+		}
+	}
+	return fmt.Errorf("hierarchy %s is still alive", name)
 }
