@@ -2,7 +2,6 @@ package containers_test
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,97 +59,6 @@ func kernelHierarchy(t *testing.T, extra string) (dir, name string) {
 		}
 	})
 	return dir, name
-}
-
-// fsOps performs a script operation on a directory tree: the kernel's
-// cgroupfs, through system calls.
-type fsOps struct{ dir string }
-
-func (k fsOps) do(op, path, arg string) string {
-	p := k.dir + path
-	switch op {
-	case "mkdir":
-		return kerneltest.ErrnoName(unix.Mkdir(p, 0o755))
-	case "rmdir":
-		return kerneltest.ErrnoName(unix.Rmdir(p))
-	case "rename":
-		return kerneltest.ErrnoName(unix.Rename(p, k.dir+arg))
-	case "write":
-		fd, err := unix.Open(p, unix.O_WRONLY, 0)
-		if err != nil {
-			return kerneltest.ErrnoName(err)
-		}
-		defer unix.Close(fd)
-		_, err = unix.Write(fd, []byte(arg))
-		return kerneltest.ErrnoName(err)
-	case "read":
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return kerneltest.ErrnoName(err)
-		}
-		return fmt.Sprintf("%q", b)
-	case "ls":
-		es, err := os.ReadDir(p)
-		if err != nil {
-			return kerneltest.ErrnoName(err)
-		}
-		var names []string
-		for _, e := range es {
-			info, _ := e.Info()
-			names = append(names, e.Name()+" "+info.Mode().String())
-		}
-		return strings.Join(names, " ")
-	}
-	panic("unknown op " + op)
-}
-
-// libOps performs the same operations on a hierarchy of the library.
-type libOps struct{ h *containers.Hierarchy }
-
-func (l libOps) do(op, path, arg string) string {
-	h := l.h
-	switch op {
-	case "mkdir":
-		dir, name := filepath.Split(path)
-		c, err := h.Lookup(filepath.Clean(dir))
-		if err != nil {
-			return kerneltest.ErrnoName(err)
-		}
-		_, err = c.Mkdir(name)
-		return kerneltest.ErrnoName(err)
-	case "rmdir":
-		c, err := h.Lookup(path)
-		if err != nil {
-			return kerneltest.ErrnoName(err)
-		}
-		return kerneltest.ErrnoName(c.Rmdir())
-	case "rename":
-		return kerneltest.ErrnoName(h.Rename(path, arg))
-	case "write":
-		return kerneltest.ErrnoName(h.WriteFile(path, []byte(arg)))
-	case "read":
-		b, err := h.ReadFile(path)
-		if err != nil {
-			return kerneltest.ErrnoName(err)
-		}
-		return fmt.Sprintf("%q", b)
-	case "ls":
-		fspath := strings.TrimPrefix(path, "/")
-		if fspath == "" {
-			fspath = "."
-		}
-		es, err := fs.ReadDir(h.FS(), fspath)
-		if err != nil {
-			return kerneltest.ErrnoName(err)
-		}
-		var names []string
-		for _, e := range es {
-			info, _ := e.Info()
-			names = append(names, e.Name()+" "+info.Mode().String())
-		}
-		return strings.Join(names, " ")
-	}
-	panic("unknown op " + op)
 }
 
 // TestKernelDifferentialFiles runs one script of mkdir, rmdir, rename,
@@ -247,12 +155,12 @@ func TestKernelDifferentialFiles(t *testing.T) {
 		{"rmdir", "/cc", ""},
 		{"ls", "/", ""},
 	}
-	k, l := fsOps{dir}, libOps{h}
+	k, l := kerneltest.Kernel{Dir: dir}, kerneltest.Library{H: h}
 	var want, got []string
 	for _, s := range script {
 		line := fmt.Sprintf("%s %q %q -> ", s[0], s[1], s[2])
-		want = append(want, line+k.do(s[0], s[1], s[2]))
-		got = append(got, line+l.do(s[0], s[1], s[2]))
+		want = append(want, line+k.Do(s[0], s[1], s[2]))
+		got = append(got, line+l.Do(s[0], s[1], s[2]))
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("kernel (-) and library (+) differ:\n%s", diff)
@@ -272,13 +180,13 @@ func TestKernelDifferentialProcCgroup(t *testing.T) {
 	t.Cleanup(func() { sys.Close(t.Context()) })
 	h := must(sys.MountString("none,name=" + name))
 	task := must(sys.NewTask(containers.TaskID(pid)))
-	k, l := fsOps{dir}, libOps{h}
+	k, l := kerneltest.Kernel{Dir: dir}, kerneltest.Library{H: h}
 	for _, s := range [][3]string{
 		{"mkdir", "/j", ""}, {"mkdir", "/j/sub", ""},
 		{"write", "/j/sub/tasks", strconv.Itoa(pid)},
 		{"rename", "/j/sub", "/j/renamed"},
 	} {
-		if a, b := k.do(s[0], s[1], s[2]), l.do(s[0], s[1], s[2]); a != "ok" || b != "ok" {
+		if a, b := k.Do(s[0], s[1], s[2]), l.Do(s[0], s[1], s[2]); a != "ok" || b != "ok" {
 			t.Fatalf("%v: kernel %s, library %s", s, a, b)
 		}
 	}
@@ -300,5 +208,5 @@ func TestKernelDifferentialProcCgroup(t *testing.T) {
 	if kernelLine != libLine || libLine != "name="+name+":/j/renamed\n" {
 		t.Errorf("/proc/PID/cgroup: kernel %q, library %q", kernelLine, libLine)
 	}
-	k.do("write", "/tasks", strconv.Itoa(pid))
+	k.Do("write", "/tasks", strconv.Itoa(pid))
 }

@@ -2,7 +2,6 @@ package cpuset_test
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -72,39 +71,7 @@ func attach(dir string, pid int) op {
 type kernelSide struct{ dir string }
 
 func (k kernelSide) do(o op) string {
-	p := k.dir + "/" + o.path
-	switch o.kind {
-	case "mkdir":
-		return kerneltest.ErrnoName(unix.Mkdir(p, 0o755))
-	case "rmdir":
-		return kerneltest.ErrnoName(unix.Rmdir(p))
-	case "write":
-		fd, err := unix.Open(p, unix.O_WRONLY, 0)
-		if err != nil {
-			return kerneltest.ErrnoName(err)
-		}
-		defer unix.Close(fd)
-		_, err = unix.Write(fd, []byte(o.data))
-		return kerneltest.ErrnoName(err)
-	case "read":
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return kerneltest.ErrnoName(err)
-		}
-		return fmt.Sprintf("%q", b)
-	case "ls":
-		es, err := os.ReadDir(p)
-		if err != nil {
-			return kerneltest.ErrnoName(err)
-		}
-		var names []string
-		for _, e := range es {
-			info, _ := e.Info()
-			names = append(names, e.Name()+" "+info.Mode().String())
-		}
-		return strings.Join(names, " ")
-	}
-	panic("unknown op " + o.kind)
+	return kerneltest.Kernel{Dir: k.dir}.Do(o.kind, "/"+o.path, o.data)
 }
 
 // libSide runs the same ops on a library hierarchy under the container at
@@ -115,43 +82,7 @@ type libSide struct {
 }
 
 func (l libSide) do(o op) string {
-	p := l.top + "/" + o.path
-	p = strings.TrimSuffix(p, "/")
-	switch o.kind {
-	case "mkdir":
-		c, err := l.h.Lookup(filepath.Dir(p))
-		if err != nil {
-			return kerneltest.ErrnoName(err)
-		}
-		_, err = c.Mkdir(filepath.Base(p))
-		return kerneltest.ErrnoName(err)
-	case "rmdir":
-		c, err := l.h.Lookup(p)
-		if err != nil {
-			return kerneltest.ErrnoName(err)
-		}
-		return kerneltest.ErrnoName(c.Rmdir())
-	case "write":
-		return kerneltest.ErrnoName(l.h.WriteFile(p, []byte(o.data)))
-	case "read":
-		b, err := l.h.ReadFile(p)
-		if err != nil {
-			return kerneltest.ErrnoName(err)
-		}
-		return fmt.Sprintf("%q", b)
-	case "ls":
-		es, err := fs.ReadDir(l.h.FS(), strings.TrimPrefix(p, "/"))
-		if err != nil {
-			return kerneltest.ErrnoName(err)
-		}
-		var names []string
-		for _, e := range es {
-			info, _ := e.Info()
-			names = append(names, e.Name()+" "+info.Mode().String())
-		}
-		return strings.Join(names, " ")
-	}
-	panic("unknown op " + o.kind)
+	return kerneltest.Library{H: l.h}.Do(o.kind, strings.TrimSuffix(l.top+"/"+o.path, "/"), o.data)
 }
 
 // cpusetFiles are the files compared after every write and at the end.
